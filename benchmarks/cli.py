@@ -1,0 +1,124 @@
+"""The ``latentbench`` command line.
+
+Exit codes: 0 success, 1 failed runs (or a failed gate), 2 unusable input — always with a
+one-line message that names the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from latentbench.benchmarks.data import DATASETS
+from latentbench.benchmarks.executor import run_local
+from latentbench.benchmarks.run import resolve_device
+from latentbench.benchmarks.suite import load_suite, shipped_suites
+from latentbench.metrics import METRICS
+from latentbench.models import DECODERS, ENCODERS, LIKELIHOODS, MODELS
+from latentbench.models.registry import InputError
+
+DEFAULT_SUITE = "quick"
+
+
+def _first_doc_line(obj: object) -> str:
+    lines = (obj.__doc__ or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _metric_line(name: str) -> str:
+    metric = METRICS.get(name)
+    arrow = "higher is better" if metric.higher_is_better else "lower is better"
+    needs = ", ".join(sorted(metric.needs)) or "nothing"
+    unit = f" [{metric.unit}]" if metric.unit else ""
+    return f"{name:<14} {arrow:<16} needs {needs:<22} {metric.description}{unit}"
+
+
+# What `latentbench list KIND` prints: one line per registered name.
+LISTINGS: dict[str, Callable[[], list[str]]] = {
+    "models": lambda: [f"{n:<16} {MODELS.get(n).summary}" for n in MODELS],
+    "encoders": lambda: [f"{n:<16} {_first_doc_line(ENCODERS.get(n))}" for n in ENCODERS],
+    "decoders": lambda: [f"{n:<16} {_first_doc_line(DECODERS.get(n))}" for n in DECODERS],
+    "likelihoods": lambda: [f"{n:<16} {_first_doc_line(LIKELIHOODS.get(n))}" for n in LIKELIHOODS],
+    "metrics": lambda: [_metric_line(n) for n in METRICS],
+    "datasets": lambda: [f"{n:<16} {_first_doc_line(DATASETS.get(n))}" for n in DATASETS],
+    "suites": lambda: [f"{n:<16} {d}" for n, d in shipped_suites().items()],
+}
+
+
+def command_list(args: argparse.Namespace) -> int:
+    print("\n".join(LISTINGS[args.kind]()))
+    return 0
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from latentbench.reports import render_report
+
+    suite = load_suite(args.suite)
+    device = resolve_device(args.device)
+    out_dir = Path(args.out) if args.out else Path("runs") / suite.name
+    print(f"latentbench: suite {suite.name!r}, {len(suite.runs)} runs on {device}, into {out_dir}")
+    started = time.perf_counter()
+    results = run_local(suite, out_dir, device, progress=not args.no_progress)
+    report = render_report(out_dir)
+    failed = [config.label for config, outcome in results if outcome.status != "done"]
+    print(f"latentbench: {len(results) - len(failed)} done, {len(failed)} failed in "
+          f"{time.perf_counter() - started:.0f} s; results {out_dir / 'results.csv'}, "
+          f"report {report}")
+    return 1 if failed else 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from latentbench.reports import render_report
+
+    out_dir = Path(args.dir)
+    if not (out_dir / "results.csv").is_file():
+        raise InputError(f"DIR: {out_dir} holds no results.csv; give the --out folder of a run")
+    print(render_report(out_dir))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="latentbench",
+        description="Train and score generative latent models (AE, VAE/β-VAE) under one "
+                    "protocol.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a suite (resumes when run again)")
+    run.add_argument("suite", nargs="?", default=DEFAULT_SUITE,
+                     help=f"shipped suite name or path to a .toml file (default {DEFAULT_SUITE})")
+    run.add_argument("--out", help="output folder (default runs/<suite>)")
+    run.add_argument("--executor", choices=["local"], default="local",
+                     help="where runs execute (local: this process)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    run.set_defaults(handler=command_run)
+
+    report = commands.add_parser("report", help="rebuild report.html from a results folder")
+    report.add_argument("dir", help="the --out folder of a run")
+    report.set_defaults(handler=command_report)
+
+    listing = commands.add_parser("list", help="list registered names")
+    listing.add_argument("kind", choices=sorted(LISTINGS))
+    listing.set_defaults(handler=command_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``latentbench`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except InputError as err:
+        print(f"latentbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("latentbench: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

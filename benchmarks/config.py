@@ -1,0 +1,145 @@
+"""The resolved configuration of one run, parsed strictly from a suite's tables.
+
+Every section is a frozen dataclass; :func:`parse_section` turns a TOML table into one, rejecting
+unknown keys and values of the wrong type with a one-line :class:`InputError` that names the field
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from latentbench.benchmarks.data.registry import DataSpec
+from latentbench.models.protocol import ModelSpec
+from latentbench.models.registry import InputError
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The ``[train]`` section: Adam on the model's loss for ``epochs`` passes over the data.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: images per optimiser step.
+        lr: Adam learning rate.
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _positive(self, "train", ("epochs", "batch_size", "lr"))
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """The ``[eval]`` section.
+
+    Attributes:
+        metrics: metric names to compute; ``None`` computes every metric that applies.
+        batch_size: images per evaluation batch.
+        grid_images: test images shown with their reconstructions in the report.
+        samples: prior samples shown in the report.
+    """
+
+    metrics: tuple[str, ...] | None = None
+    batch_size: int = 256
+    grid_images: int = 8
+    samples: int = 64
+
+    def __post_init__(self) -> None:
+        _positive(self, "eval", ("batch_size", "grid_images", "samples"))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: the suite it belongs to, its data, model, training and evaluation, and a seed."""
+
+    suite: str = "custom"
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def run_id(self) -> str:
+        """A short hash of everything that determines the result (not the suite's name)."""
+        payload = {k: v for k, v in self.to_dict().items() if k != "suite"}
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        """A human-readable name: model, decoder, β where set, seed."""
+        beta = "" if self.model.beta is None else f" β={self.model.beta:g}"
+        return f"{self.model.name}/{self.model.decoder}{beta} seed={self.seed}"
+
+
+SECTIONS: dict[str, type] = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec,
+                             "eval": EvalSpec}
+
+
+def _positive(spec: object, section: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise InputError(f"{section}.{name}: must be a positive number, got {value!r}")
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``kind`` (int, float, str, bool, Optional, tuple)."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _coerce(value, inner, where)
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        if not isinstance(value, list | tuple):
+            raise InputError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        raise InputError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_section(cls: type[S], table: dict[str, Any], section: str) -> S:
+    """Build dataclass ``cls`` from a TOML table; unknown keys and wrong types are errors.
+
+    Raises:
+        InputError: naming ``section.key`` and what is allowed.
+    """
+    if not isinstance(table, dict):
+        raise InputError(f"{section}: expected a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise InputError(f"{section}.{unknown[0]}: unknown key; allowed: {', '.join(known)}")
+    values = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in table.items()}
+    return cls(**values)
+
+
+def config_from_tables(suite: str, tables: dict[str, Any]) -> RunConfig:
+    """Build a :class:`RunConfig` from the ``data``/``model``/``train``/``eval`` tables and
+    ``seed`` of one grid point."""
+    sections = {name: parse_section(cls, tables.get(name, {}), name)
+                for name, cls in SECTIONS.items()}
+    seed = _coerce(tables.get("seed", 0), int, "seed")
+    return RunConfig(suite=suite, seed=seed, **sections)

@@ -1,0 +1,49 @@
+"""results.csv: the long-format table of a suite, one row per run × metric."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from latentbench.benchmarks.config import RunConfig
+from latentbench.benchmarks.run import RunOutcome
+from latentbench.benchmarks.storage import write_text_atomic
+from latentbench.metrics import METRICS
+from latentbench.models import MODELS
+
+COLUMNS = ["run_id", "suite", "dataset", "model", "decoder", "beta", "latent_dim", "seed",
+           "metric", "value", "higher_is_better", "status", "reason"]
+
+
+def effective_beta(config: RunConfig) -> float:
+    """β as the model uses it (the VAE's default 1 when unset); NaN for models without a KL."""
+    if config.model.beta is not None:
+        return float(config.model.beta)
+    model_cls = MODELS.get(config.model.name)
+    return 1.0 if "variational" in getattr(model_cls, "capabilities", ()) else math.nan
+
+
+def results_frame(runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:
+    """The long-format table of ``runs``; a failed run has one row with no metric."""
+    rows = []
+    for config, outcome in runs:
+        base = {"run_id": config.run_id, "suite": config.suite, "dataset": config.data.dataset,
+                "model": config.model.name, "decoder": config.model.decoder,
+                "beta": effective_beta(config), "latent_dim": config.model.latent_dim,
+                "seed": config.seed, "status": outcome.status, "reason": outcome.reason}
+        if outcome.status != "done":
+            rows.append({**base, "metric": "", "value": math.nan, "higher_is_better": ""})
+            continue
+        for name, value in outcome.metrics.items():
+            rows.append({**base, "metric": name, "value": value,
+                         "higher_is_better": METRICS.get(name).higher_is_better})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_results(path: Path, runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:
+    """Write ``results.csv`` atomically and return the frame."""
+    frame = results_frame(runs)
+    write_text_atomic(path, frame.to_csv(index=False))
+    return frame

@@ -1,0 +1,102 @@
+"""The training loop: one flat pass over epochs and batches, with checkpoints and a NaN guard.
+
+Data lives on the device as one tensor and is batched by indexing with a shuffled permutation,
+so no per-sample Python work happens in the loop. Each epoch ends with an atomic checkpoint;
+starting the same run again picks up after the last finished epoch and, on the CPU, reproduces
+the uninterrupted run bit for bit (the shuffle of epoch e depends only on (seed, e), and the
+global RNG state used by the reparameterization noise is checkpointed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from latentbench.benchmarks.config import TrainSpec
+from latentbench.benchmarks.storage import save_torch_atomic
+from latentbench.models.protocol import LatentModel
+
+CHECKPOINT = "checkpoint.pt"
+# How often (in steps) the loss is read back from the device: each read is a sync, so the guard
+# checks a running sum rather than every step; a NaN or Inf poisons the sum and is still caught.
+CHECK_EVERY = 20
+
+
+@dataclass
+class TrainOutcome:
+    """How training ended: ``failed`` with a ``reason``, or not; per-epoch mean losses."""
+
+    failed: bool = False
+    reason: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from_epoch: int = 0
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The shuffle of one epoch: a function of (seed, epoch) only, so resuming reproduces it."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).to(device)
+
+
+def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed: int,
+          run_dir: Path, progress: bool = True) -> TrainOutcome:
+    """Train ``model`` on ``train_images`` (float32 ``[N, C, H, W]`` in [0, 1]) with Adam.
+
+    Resumes from ``run_dir/checkpoint.pt`` when present. A non-finite loss stops training and
+    returns ``failed`` with the reason; it does not raise.
+    """
+    device = model.device
+    images = train_images.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    outcome = TrainOutcome()
+    checkpoint_path = run_dir / CHECKPOINT
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["cpu_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        outcome.history = state["history"]
+        outcome.resumed_from_epoch = len(outcome.history)
+        if progress:
+            tqdm.write(f"{run_dir.name}: resuming after epoch {outcome.resumed_from_epoch}")
+
+    model.train()
+    steps = math.ceil(len(images) / spec.batch_size)
+    for epoch in range(outcome.resumed_from_epoch, spec.epochs):
+        totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss, recon, kl
+        order = epoch_permutation(len(images), seed, epoch, device)
+        bar = tqdm(order.split(spec.batch_size), total=steps, leave=False, mininterval=1.0,
+                   desc=f"epoch {epoch + 1}/{spec.epochs}", disable=None if progress else True)
+        for step, index in enumerate(bar, start=1):
+            terms = model.loss(images[index])
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            optimizer.step()
+            kl = terms.kl.detach() if terms.kl is not None else terms.loss.new_zeros(())
+            totals += torch.stack([terms.loss.detach(), terms.recon.detach(), kl]).double()
+            if step % CHECK_EVERY == 0 or step == steps:
+                mean_loss = totals[0].item() / step
+                if not math.isfinite(mean_loss):
+                    bar.close()
+                    outcome.failed = True
+                    outcome.reason = (f"non-finite loss ({mean_loss}) in epoch {epoch + 1}, "
+                                      f"by step {step} of {steps}")
+                    return outcome
+                bar.set_postfix(loss=f"{mean_loss:.4g}", refresh=False)
+        loss, recon, kl = (totals / steps).tolist()
+        outcome.history.append({"epoch": epoch + 1, "loss": loss, "recon": recon, "kl": kl})
+        save_torch_atomic(checkpoint_path, {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "cpu_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "history": outcome.history,
+        })
+    model.eval()
+    return outcome

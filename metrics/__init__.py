@@ -1,0 +1,11 @@
+"""Metrics: the registry, the evaluation context, and every registered metric.
+
+Importing this package registers all metrics in :data:`METRICS`.
+"""
+
+from latentbench.metrics import elbo, reconstruction
+from latentbench.metrics.context import EvalContext, TestPass
+from latentbench.metrics.registry import METRICS, Metric, register_metric
+
+__all__ = ["METRICS", "EvalContext", "Metric", "TestPass", "elbo", "reconstruction",
+           "register_metric"]

@@ -1,0 +1,31 @@
+"""Models: the protocol, the registries, AE and VAE/β-VAE, and the Gaussian math.
+
+Importing this package registers every built-in model, encoder, decoder and likelihood.
+"""
+
+from latentbench.models import autoencoder, vae
+from latentbench.models.decoders import DECODERS
+from latentbench.models.encoders import ENCODERS
+from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.likelihoods import LIKELIHOODS
+from latentbench.models.protocol import LatentModel, LossTerms, ModelSpec, Posterior
+from latentbench.models.registry import InputError, Registry
+from latentbench.models.zoo import MODELS, build_model
+
+__all__ = [
+    "DECODERS",
+    "ENCODERS",
+    "LIKELIHOODS",
+    "MODELS",
+    "InputError",
+    "LatentModel",
+    "LossTerms",
+    "ModelSpec",
+    "Posterior",
+    "Registry",
+    "autoencoder",
+    "build_model",
+    "kl_normal",
+    "reparameterize",
+    "vae",
+]

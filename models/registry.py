@@ -1,0 +1,65 @@
+"""Name → object registries shared by every part of latentbench.
+
+A registry is a small dict filled by a decorator (the stylegan2-ada ``metric_main`` pattern): code
+looks names up instead of branching on them, and an unknown name is an :class:`InputError` whose
+message lists what is allowed, so the CLI can print it on one line and exit 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class InputError(ValueError):
+    """Unusable input from a user (suite file, CLI argument, config): exit code 2, one line."""
+
+
+class Registry(Generic[T]):
+    """A named dict of ``T`` with a registering decorator and a helpful lookup.
+
+    Args:
+        kind: what the entries are (``"model"``, ``"decoder"``, ...); used in error messages.
+        field: the config field users set to pick an entry (``"model.name"``); used in errors.
+    """
+
+    def __init__(self, kind: str, field: str) -> None:
+        self.kind = kind
+        self.field = field
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: store the decorated object under ``name`` and return it unchanged."""
+
+        def add(obj: T) -> T:
+            if name in self._entries:
+                raise RuntimeError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = obj
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        """Return the entry called ``name``.
+
+        Raises:
+            InputError: ``name`` is not registered; the message names the field and the choices.
+        """
+        try:
+            return self._entries[name]
+        except KeyError:
+            choices = ", ".join(sorted(self._entries))
+            raise InputError(
+                f"{self.field}: unknown {self.kind} {name!r}; choose one of: {choices}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._entries.items())

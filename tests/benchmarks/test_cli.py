@@ -1,0 +1,179 @@
+"""The ``latentbench`` console script end to end, in real subprocesses, on tiny suites."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from latentbench.benchmarks.config import RunConfig
+from latentbench.models import ModelSpec, build_model
+
+SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
+
+TINY = """
+[suite]
+name = "tiny"
+description = "two tiny models"
+
+[data]
+dataset = "mnist5k"
+n_train = 128
+n_test = 64
+
+[model]
+latent_dim = 4
+width = 4
+hidden = 16
+
+[train]
+epochs = {epochs}
+batch_size = 32
+
+[eval]
+samples = 4
+grid_images = 4
+
+[grid]
+model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]
+"""
+
+
+def latentbench(*args, cwd=None):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=600)
+
+
+def write_suite(tmp_path, epochs=1, text=TINY, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(text.format(epochs=epochs))
+    return path
+
+
+def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
+    suite, out = write_suite(tmp_path), tmp_path / "out"
+    first = latentbench("run", str(suite), "--out", str(out), "--device", "cpu")
+    assert first.returncode == 0, first.stderr
+    results = pd.read_csv(out / "results.csv")
+    assert {"run_id", "suite", "dataset", "model", "decoder", "beta", "latent_dim", "seed",
+            "metric", "value", "higher_is_better", "status"} <= set(results.columns)
+    assert (results.status == "done").all() and set(results.suite) == {"tiny"}
+    by_model = results.groupby("model").metric.apply(set)
+    assert {"recon_mse", "recon_bce", "distortion", "psnr", "ssim"} <= by_model["ae"]
+    assert {"rate", "neg_elbo"} <= by_model["vae"] and "rate" not in by_model["ae"]
+    assert results[results.model == "ae"].beta.isna().all()
+    assert (results[results.model == "vae"].beta == 2.0).all()
+
+    for run_id in results.run_id.unique():
+        run_dir = out / "runs" / run_id
+        assert (run_dir / "status").read_text().strip() == "done"
+        config = json.loads((run_dir / "config.json").read_text())
+        assert RunConfig(**{}).__class__  # config.json is the resolved config:
+        assert config["train"]["epochs"] == 1 and config["model"]["latent_dim"] == 4
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert set(metrics) == set(results[results.run_id == run_id].metric)
+        for image in ("reconstructions.png", "samples.png"):
+            assert (run_dir / image).read_bytes().startswith(b"\x89PNG")
+        assert not (run_dir / "checkpoint.pt").exists()
+        state = torch.load(run_dir / "model.pt", weights_only=True)
+        model = build_model(ModelSpec(**config["model"]), (1, 28, 28))
+        model.load_state_dict(state)  # the state_dict is complete and loads strictly
+
+    report = (out / "report.html").read_text()
+    assert "tiny" in report and report.count("data:image/png;base64,") >= 4
+
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")}
+    again = latentbench("run", str(suite), "--out", str(out), "--device", "cpu")
+    assert again.returncode == 0, again.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")} == mtimes
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), results)
+
+
+@pytest.mark.parametrize("edit, field", [
+    (('decoder = "transposed"', 'decoder = "deconv"'), "model.decoder"),
+    (("n_train = 128", "n_train = -3"), "data.n_train"),
+    (("batch_size = 32", "batch_sise = 32"), "train.batch_sise"),
+    (('dataset = "mnist5k"', 'dataset = "mnist"'), "data.root"),
+])
+def test_bad_input_exits_2_with_one_line_and_computes_nothing(tmp_path, edit, field):
+    text = TINY.replace("[model]", '[model]\ndecoder = "transposed"').replace(*edit)
+    out = tmp_path / "out"
+    result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"latentbench: error: {field}")
+    assert not (out / "runs").exists()
+
+
+def test_unknown_suite_and_device_exit_2(tmp_path):
+    result = latentbench("run", "no-such-suite", "--out", str(tmp_path))
+    assert result.returncode == 2 and "suite: unknown suite" in result.stderr
+    result = latentbench("run", "smoke", "--device", "tpu", "--out", str(tmp_path))
+    assert result.returncode == 2 and "--device" in result.stderr
+
+
+def test_a_diverging_run_fails_alone_and_the_suite_exits_1(tmp_path):
+    text = TINY.replace("batch_size = 32", "batch_size = 32\nlr = 1e30").replace(
+        '[{{ name = "ae" }}, ', "[")
+    text = text.replace("[grid]", '[grid]\n"train.lr" = [1e30, 1e-3]').replace(
+        "batch_size = 32\nlr = 1e30", "batch_size = 32")
+    out = tmp_path / "out"
+    result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
+    assert result.returncode == 1, result.stderr
+    results = pd.read_csv(out / "results.csv")
+    failed = results[results.status == "failed"]
+    assert len(failed) == 1 and "non-finite loss" in failed.reason.iloc[0]
+    assert (results[results.status == "done"].metric == "rate").any()
+    status = (out / "runs" / failed.run_id.iloc[0] / "status").read_text()
+    assert status.startswith("failed: non-finite loss")
+    assert "failed" in (out / "report.html").read_text().lower()
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path):
+    text = TINY.replace('model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]',
+                        'model = [{{ name = "vae" }}]').replace("n_train = 128", "n_train = 512")
+    suite = write_suite(tmp_path, epochs=6, text=text)
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    process = subprocess.Popen([SCRIPT, "run", str(suite), "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(killed.glob("runs/*/checkpoint.pt")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (run_dir,) = killed.glob("runs/*")
+    assert not (run_dir / "status").exists(), "the run finished before it could be killed"
+    resumed = latentbench("run", str(suite), "--out", str(killed))
+    assert resumed.returncode == 0 and "resuming after epoch" in resumed.stdout
+    assert latentbench("run", str(suite), "--out", str(straight)).returncode == 0
+    a = torch.load(run_dir / "model.pt", weights_only=True)
+    b = torch.load(straight / "runs" / run_dir.name / "model.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((run_dir / "train.json").read_text()) == json.loads(
+        (straight / "runs" / run_dir.name / "train.json").read_text())
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("models", ["ae", "vae"]), ("decoders", ["transposed", "unpool-nearest"]),
+    ("metrics", ["recon_mse", "recon_bce", "rate", "distortion", "neg_elbo"]),
+    ("datasets", ["mnist5k", "lines", "shapes", "mnist", "fashion-mnist", "cifar10"]),
+    ("suites", ["smoke", "quick"]),
+])
+def test_list(kind, expected):
+    result = latentbench("list", kind)
+    assert result.returncode == 0
+    names = {line.split()[0] for line in result.stdout.splitlines()}
+    assert set(expected) <= names
+
+
+def test_report_command_rebuilds_the_report_and_rejects_an_empty_dir(tmp_path):
+    result = latentbench("report", str(tmp_path))
+    assert result.returncode == 2 and "results.csv" in result.stderr

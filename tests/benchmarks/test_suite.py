@@ -1,0 +1,72 @@
+"""Suite TOML: shipped suites load, grids expand, bad input gets a one-line error naming it."""
+
+import tomllib
+
+import pytest
+
+from latentbench.benchmarks.suite import expand_suite, load_suite, shipped_suites
+from latentbench.models.registry import InputError
+
+
+def test_shipped_suites_load_and_expand():
+    assert {"smoke", "quick"} <= set(shipped_suites())
+    quick = load_suite("quick")
+    assert quick.name == "quick" and len(quick.runs) == 6
+    labels = {(r.model.name, r.model.beta, r.model.decoder) for r in quick.runs}
+    assert labels == {(m, b, d) for m, b in [("ae", None), ("vae", 1.0), ("vae", 4.0)]
+                      for d in ["transposed", "unpool-nearest"]}
+    assert all(r.data.dataset == "mnist5k" for r in quick.runs)
+
+
+def test_grid_is_the_product_of_its_axes_and_run_ids_are_stable():
+    suite = expand_suite(tomllib.loads("""
+        [model]
+        name = "vae"
+        [grid]
+        "model.beta" = [0.5, 1, 2]
+        seed = [0, 1]
+    """))
+    assert [(r.model.beta, r.seed) for r in suite.runs] == [
+        (b, s) for b in (0.5, 1.0, 2.0) for s in (0, 1)]
+    assert len({r.run_id for r in suite.runs}) == 6
+    again = expand_suite({"model": {"name": "vae", "beta": 2.0}, "seed": 1})
+    assert again.runs[0].run_id == suite.runs[5].run_id  # same config, same id
+
+
+def test_duplicate_grid_points_run_once():
+    suite = expand_suite({"grid": {"seed": [3, 3]}})
+    assert len(suite.runs) == 1
+
+
+@pytest.mark.parametrize("table, field", [
+    ({"modle": {}}, "modle"),
+    ({"model": {"latnet_dim": 3}}, "model.latnet_dim"),
+    ({"model": {"latent_dim": "big"}}, "model.latent_dim"),
+    ({"model": {"latent_dim": True}}, "model.latent_dim"),
+    ({"train": {"epochs": 0}}, "train.epochs"),
+    ({"train": {"lr": -1.0}}, "train.lr"),
+    ({"data": {"n_train": 0}}, "data.n_train"),
+    ({"eval": {"metrics": "recon_mse"}}, "eval.metrics"),
+    ({"grid": {"model.beta": []}}, "grid.model.beta"),
+    ({"grid": {"model.beta.x": [1]}}, "grid.model.beta.x"),
+    ({"grid": {"optimizer": [1]}}, "grid.optimizer"),
+    ({"grid": {"model": [1]}}, "grid.model"),
+    ({"suite": {"nmae": "x"}}, "suite.nmae"),
+    ({"seed": "zero"}, "seed"),
+])
+def test_bad_suites_name_the_field(table, field):
+    with pytest.raises(InputError) as err:
+        expand_suite(table)
+    message = str(err.value)
+    assert message.startswith(field + ":") and "\n" not in message
+
+
+def test_unknown_suite_and_missing_file(tmp_path):
+    with pytest.raises(InputError, match="suite: unknown suite 'quik'; choose one of: .*quick"):
+        load_suite("quik")
+    with pytest.raises(InputError, match="no such file"):
+        load_suite(str(tmp_path / "nope.toml"))
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[model\n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_suite(str(broken))

@@ -1,0 +1,180 @@
+"""Tests of the self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latentbench.reports import render_report
+
+if TYPE_CHECKING:  # conftest is not importable at run time under --import-mode=importlib
+    from conftest import FakeOut
+
+DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]+)"')
+
+
+def _render(fake: FakeOut) -> str:
+    path = render_report(fake.root)
+    assert path == fake.root / "report.html"
+    return path.read_text(encoding="utf-8")
+
+
+def test_report_is_written_atomically_in_place(fake_out: FakeOut) -> None:
+    (fake_out.root / "report.html").write_text("stale")
+    path = render_report(str(fake_out.root))
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    # Only the report itself is left behind: no temporary files beside it.
+    assert sorted(p.name for p in fake_out.root.iterdir()) == ["report.html", "results.csv", "runs"]
+
+
+def test_report_has_title_and_summary_table(fake_out: FakeOut) -> None:
+    html = _render(fake_out)
+    assert "<h1>beta-sweep</h1>" in html
+    assert "AE vs β-VAE on the embedded MNIST subset" in html
+    assert "<table>" in html
+    assert re.search(r"recon_mse <span[^>]*>↓</span>", html)
+    assert re.search(r"prior_coverage <span[^>]*>↑</span>", html)
+    ae = np.array([v["recon_mse"] for k, v in fake_out.values.items() if k[0] == "ae"])
+    best = f"{ae.mean():.4g} ± {ae.std(ddof=1):.2g}"
+    assert f'<td class="num best"><strong>{best}</strong></td>' in html
+    assert html.count('class="num best"') == 3  # one best cell per metric
+    assert "over 2 seeds" in html
+
+
+def test_images_are_embedded_byte_for_byte(fake_out: FakeOut) -> None:
+    html = _render(fake_out)
+    embedded = [base64.b64decode(data, validate=True) for data, _ in DATA_URI.findall(html)]
+    expected = [data for images in fake_out.images.values() for data in images.values()]
+    assert sorted(embedded) == sorted(expected)
+    assert html.count("<img ") == len(expected)
+    # Every run's grids are there with alt text naming what they show.
+    alts = [alt for _, alt in DATA_URI.findall(html)]
+    assert sum(alt.startswith("Reconstructions for") for alt in alts) == 4
+    assert sum(alt.startswith("Prior samples for") for alt in alts) == 4
+    assert any(alt.startswith("Interpolations for") for alt in alts)
+    assert all("seed" in alt for alt in alts)
+
+
+def test_reconstructions_sit_beside_samples_in_each_run(fake_out: FakeOut) -> None:
+    html = _render(fake_out)
+    for run_id, images in fake_out.images.items():
+        article = html.split(f"<code>{run_id}</code>", 1)[1].split("</article>", 1)[0]
+        found = [base64.b64decode(data) for data, _ in DATA_URI.findall(article)]
+        assert found[:2] == [images["reconstructions.png"], images["samples.png"]]
+
+
+def test_report_is_self_contained(fake_out: FakeOut) -> None:
+    html = _render(fake_out)
+    lowered = html.lower()
+    for forbidden in (
+        'src="http',
+        "src='http",
+        'href="http',
+        "href='http",
+        "url(",
+        "@import",
+        "<link",
+        "<script",
+        "file:",
+        'src="/',
+        'src="runs',
+    ):
+        assert forbidden not in lowered, forbidden
+    assert str(fake_out.root) not in html
+    assert ".png" not in html  # images are inlined, never referenced by file name
+    assert re.findall(r'src="([^"]{0,22})', html) == ["data:image/png;base64,"] * 9
+
+
+def test_failed_run_is_listed_with_reason(fake_out: FakeOut) -> None:
+    html = _render(fake_out)
+    failed = html.split('<section id="failed">', 1)[1].split("</section>", 1)[0]
+    assert fake_out.failed_run_id in failed
+    assert fake_out.failed_reason in failed
+    assert "β=8" in failed
+    # A failed run has no gallery section.
+    assert html.count(f"<code>{fake_out.failed_run_id}</code>") == 1
+
+
+def test_failed_reason_falls_back_to_status_file(make_out: Callable[..., FakeOut]) -> None:
+    fake = make_out(reason_in_csv=False)
+    assert fake.failed_reason in _render(fake)
+
+
+def test_user_text_is_escaped(make_out: Callable[..., FakeOut]) -> None:
+    attack = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
+    fake = make_out(description=attack)
+    html = _render(fake)
+    assert "<script" not in html.lower()
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_suite_name_as_plain_string(make_out: Callable[..., FakeOut]) -> None:
+    fake = make_out(suite_as_table=False, description="Described beside the suite name")
+    html = _render(fake)
+    assert "<h1>beta-sweep</h1>" in html
+    assert "Described beside the suite name" in html
+
+
+def test_run_without_reconstructions_says_so(fake_out: FakeOut) -> None:
+    run_id = next(iter(fake_out.images))
+    (fake_out.root / "runs" / run_id / "reconstructions.png").unlink()
+    html = _render(fake_out)
+    article = html.split(f"<code>{run_id}</code>", 1)[1].split("</article>", 1)[0]
+    assert "Not produced for this run: Reconstructions." in article
+    assert "Prior samples" in article
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_report_renders_in_headless_chromium(fake_out: FakeOut, tmp_path: Path) -> None:
+    report = render_report(fake_out.root)
+    screenshot = tmp_path / "report.png"
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={screenshot}",
+        "--window-size=1200,2000",
+        report.resolve().as_uri(),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(screenshot).convert("L"))
+    assert pixels.shape == (2000, 1200)
+    # A blank page is one flat colour; the report has text, a table and black image grids.
+    assert pixels.std() > 10
+    assert (pixels < 40).mean() > 0.02  # the black backgrounds of the embedded grids
+
+
+def test_report_when_every_run_failed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text(
+        "run_id,suite,dataset,model,decoder,beta,latent_dim,seed,metric,value,"
+        "higher_is_better,status,reason\n"
+        "r1,quick,mnist5k,vae,transposed,1.0,8,0,,,,failed,CUDA out of memory\n"
+    )
+    html = render_report(out).read_text(encoding="utf-8")
+    assert "No finished runs." in html
+    assert "CUDA out of memory" in html
+    assert "<table>" not in html
