@@ -6,10 +6,9 @@ import io
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid, save_image
 
 from latentbench.benchmarks.config import EvalSpec
-from latentbench.benchmarks.storage import write_bytes_atomic
+from latentbench.benchmarks.storage import write_bytes_atomic, write_json_atomic
 from latentbench.metrics import METRICS, EvalContext, Metric
 from latentbench.models.protocol import LatentModel
 
@@ -41,6 +40,9 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
 
 
 def _png(images: torch.Tensor, nrow: int) -> bytes:
+    # Imported here: torchvision takes ~2 s to import, which every CLI call would otherwise pay.
+    from torchvision.utils import make_grid, save_image
+
     buffer = io.BytesIO()
     save_image(make_grid(images.float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0),
                buffer, format="png")
@@ -49,19 +51,21 @@ def _png(images: torch.Tensor, nrow: int) -> bytes:
 
 @torch.no_grad()
 def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, seed: int,
-                 run_dir: Path) -> list[str]:
+                 run_dir: Path) -> dict[str, str]:
     """Write ``reconstructions.png`` (inputs above their reconstructions) for models with an
-    encoder and ``samples.png`` (prior samples) for models that sample; return the names."""
+    encoder, ``samples.png`` (prior samples) for models that sample, and ``images.json`` with a
+    caption for each; return the captions."""
     model.eval()
-    written = []
+    written: dict[str, str] = {}
     if "encode" in model.capabilities:
         inputs = test_images[: spec.grid_images].to(model.device)
         grid = torch.cat([inputs, model.reconstruct(inputs)])
         write_bytes_atomic(run_dir / "reconstructions.png", _png(grid, nrow=len(inputs)))
-        written.append("reconstructions.png")
+        written["reconstructions.png"] = "top row: test inputs; row below: their reconstructions"
     if "sample" in model.capabilities:
         samples = model.sample(spec.samples, generator=torch.Generator().manual_seed(seed))
         nrow = max(1, round(spec.samples**0.5))
         write_bytes_atomic(run_dir / "samples.png", _png(samples, nrow=nrow))
-        written.append("samples.png")
+        written["samples.png"] = model.sampling
+    write_json_atomic(run_dir / "images.json", written)
     return written

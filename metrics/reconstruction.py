@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
 
 from latentbench.metrics.context import EvalContext, TestPass
 from latentbench.metrics.registry import register_metric
@@ -22,6 +18,13 @@ from latentbench.models.gaussian import kl_normal, reparameterize
 @torch.no_grad()
 def reconstruction_pass(ctx: EvalContext) -> TestPass:
     """Encode and decode every test image once; see :class:`TestPass` for what is kept."""
+    # Imported here: torchmetrics (and the torchvision it loads) take ~2 s to import, which
+    # `latentbench list` and every other CLI call would otherwise pay.
+    from torchmetrics.functional.image import (
+        peak_signal_noise_ratio,
+        structural_similarity_index_measure,
+    )
+
     model, generator = ctx.model, ctx.generator()
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in
                                             ("squared_error", "bce", "psnr", "ssim", "distortion",

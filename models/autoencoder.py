@@ -52,6 +52,7 @@ class Autoencoder(EncoderDecoderModel):
 
     summary = "deterministic autoencoder; samples from a Gaussian fitted to training codes"
     capabilities = frozenset({"encode", "sample"})
+    sampling = "decoded from z drawn from a Gaussian fitted to the training codes (no prior)"
 
     def __init__(self, spec: ModelSpec, image_shape: tuple[int, int, int]) -> None:
         super().__init__(spec, image_shape, code_factor=1)

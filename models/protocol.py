@@ -89,6 +89,8 @@ class LatentModel(nn.Module, ABC):
 
     latent_dim: int
     capabilities: frozenset[str] = frozenset()
+    #: How :meth:`sample` draws, for the report's caption of the samples.
+    sampling: str = "decoded from z drawn from the prior"
 
     def encode(self, x: Tensor) -> Posterior:
         """The posterior (or deterministic code) of images ``x`` in [0, 1], ``[N, C, H, W]``."""

@@ -26,6 +26,7 @@ class VAE(EncoderDecoderModel):
 
     summary = "VAE / beta-VAE: Gaussian posterior, N(0, I) prior, loss = recon + beta * KL"
     capabilities = frozenset({"encode", "variational", "sample"})
+    sampling = "decoded from z ~ N(0, I), the prior"
 
     def __init__(self, spec: ModelSpec, image_shape: tuple[int, int, int]) -> None:
         super().__init__(spec, image_shape, code_factor=2)

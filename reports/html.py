@@ -40,8 +40,7 @@ _KNOWN_IMAGES: tuple[tuple[str, str, str], ...] = (
         "Reconstructions",
         "top row: test inputs; row below: their reconstructions",
     ),
-    ("samples.png", "Prior samples",
-     "decoded from z drawn from the prior (an AE: a Gaussian fitted to its training codes)"),
+    ("samples.png", "Prior samples", "decoded from z drawn from the prior"),
     ("interpolations.png", "Interpolations", "decoded along latent interpolation paths"),
 )
 
@@ -304,6 +303,9 @@ def _config_groups(
 def _run_images(run_dir: Path, label: str) -> list[_Image]:
     """The run's PNG grids, known ones first, each embedded as a data URI."""
     known = {name: (title, caption) for name, title, caption in _KNOWN_IMAGES}
+    # The harness may describe its grids (how a model samples, say) in images.json.
+    manifest = run_dir / "images.json"
+    captions = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
     paths = [run_dir / name for name, _, _ in _KNOWN_IMAGES if (run_dir / name).is_file()]
     paths += sorted(p for p in run_dir.glob("*.png") if p.name not in known and p.is_file())
 
@@ -315,6 +317,7 @@ def _run_images(run_dir: Path, label: str) -> list[_Image]:
             _log.warning("skipping %s: not a PNG file", path)
             continue
         title, caption = known.get(path.name, (path.stem.replace("_", " ").capitalize(), ""))
+        caption = str(captions.get(path.name, caption))
         width, height = size
         scale = max(1, min(_MAX_UPSCALE, round(_TARGET_WIDTH / max(width, 1))))
         images.append(

@@ -54,7 +54,7 @@ def test_beta_scales_the_kl_term_and_nothing_else():
     _, one = _terms(1.0, x)
     _, four = _terms(4.0, x)
     assert torch.equal(one.recon, four.recon) and torch.equal(one.kl, four.kl)
-    assert torch.allclose(four.loss - one.loss, 3.0 * one.kl)
+    assert torch.allclose(four.loss - one.loss, 3.0 * one.kl, atol=1e-4)  # fp32 at ~100
 
 
 def test_at_beta_zero_the_vae_optimises_reconstruction_alone():
