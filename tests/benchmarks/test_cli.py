@@ -177,3 +177,24 @@ def test_list(kind, expected):
 def test_report_command_rebuilds_the_report_and_rejects_an_empty_dir(tmp_path):
     result = latentbench("report", str(tmp_path))
     assert result.returncode == 2 and "results.csv" in result.stderr
+
+
+def _mean_image_mse(n_test):
+    """MSE of the best constant reconstruction (the mean test image): what learning must beat."""
+    from latentbench.benchmarks.data import DataSpec, load_dataset
+
+    test = load_dataset(DataSpec(dataset="mnist5k", n_test=n_test)).test
+    return (test - test.mean(0)).square().mean().item()
+
+
+@pytest.mark.parametrize("suite", ["smoke", pytest.param("quick", marks=pytest.mark.slow)])
+def test_shipped_suite_runs_and_its_models_learn(tmp_path, suite):
+    out = tmp_path / suite
+    result = latentbench("run", suite, "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    results = pd.read_csv(out / "results.csv")
+    n_test = 256 if suite == "smoke" else None
+    mse = results[results.metric == "recon_mse"].value
+    assert len(mse) == results.run_id.nunique() and (mse < 0.8 * _mean_image_mse(n_test)).all()
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 2 * results.run_id.nunique()
