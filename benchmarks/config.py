@@ -107,6 +107,10 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
             return None
         (inner,) = [o for o in options if o is not type(None)]
         return _coerce(value, inner, where)
+    if typing.get_origin(kind) is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
     if typing.get_origin(kind) is tuple:
         item = typing.get_args(kind)[0]
         if not isinstance(value, list | tuple):

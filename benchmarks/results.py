@@ -11,7 +11,7 @@ from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.run import RunOutcome
 from latentbench.benchmarks.storage import write_text_atomic
 from latentbench.metrics import METRICS
-from latentbench.models import MODELS
+from latentbench.models.zoo import model_class
 
 COLUMNS = ["run_id", "suite", "dataset", "model", "decoder", "beta", "latent_dim", "seed",
            "metric", "value", "higher_is_better", "status", "reason"]
@@ -21,8 +21,8 @@ def effective_beta(config: RunConfig) -> float:
     """β as the model uses it (the VAE's default 1 when unset); NaN for models without a KL."""
     if config.model.beta is not None:
         return float(config.model.beta)
-    model_cls = MODELS.get(config.model.name)
-    return 1.0 if "variational" in getattr(model_cls, "capabilities", ()) else math.nan
+    capabilities = getattr(model_class(config.model.name), "capabilities", ())
+    return 1.0 if "variational" in capabilities else math.nan
 
 
 def results_frame(runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:

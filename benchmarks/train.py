@@ -51,13 +51,14 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
     """
     device = model.device
     images = train_images.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    optimizers = model.configure_optimizers(spec.lr)
     outcome = TrainOutcome()
     checkpoint_path = run_dir / CHECKPOINT
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
         torch.set_rng_state(state["cpu_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
@@ -69,19 +70,17 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
     model.train()
     steps = math.ceil(len(images) / spec.batch_size)
     for epoch in range(outcome.resumed_from_epoch, spec.epochs):
-        totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss, recon, kl
+        totals: dict[str, torch.Tensor] = {}  # running sums on the device: no sync per step
         order = epoch_permutation(len(images), seed, epoch, device)
         bar = tqdm(order.split(spec.batch_size), total=steps, leave=False, mininterval=1.0,
                    desc=f"epoch {epoch + 1}/{spec.epochs}", disable=None if progress else True)
         for step, index in enumerate(bar, start=1):
-            terms = model.loss(images[index])
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            optimizer.step()
-            kl = terms.kl.detach() if terms.kl is not None else terms.loss.new_zeros(())
-            totals += torch.stack([terms.loss.detach(), terms.recon.detach(), kl]).double()
+            terms = model.train_step(images[index], optimizers)
+            for name, value in {"loss": terms.loss, **terms.parts}.items():
+                value = value.detach().double()
+                totals[name] = totals[name] + value if name in totals else value
             if step % CHECK_EVERY == 0 or step == steps:
-                mean_loss = totals[0].item() / step
+                mean_loss = totals["loss"].item() / step
                 if not math.isfinite(mean_loss):
                     bar.close()
                     outcome.failed = True
@@ -89,11 +88,11 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
                                       f"by step {step} of {steps}")
                     return outcome
                 bar.set_postfix(loss=f"{mean_loss:.4g}", refresh=False)
-        loss, recon, kl = (totals / steps).tolist()
-        outcome.history.append({"epoch": epoch + 1, "loss": loss, "recon": recon, "kl": kl})
+        outcome.history.append({"epoch": epoch + 1,
+                                **{name: total.item() / steps for name, total in totals.items()}})
         save_torch_atomic(checkpoint_path, {
             "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "cpu_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "history": outcome.history,

@@ -31,7 +31,7 @@ def reconstruction_pass(ctx: EvalContext) -> TestPass:
                                              "rate")}
     for x in ctx.batches(ctx.test_images):
         posterior = model.encode(x)
-        logits = model.decode(posterior.mean)
+        logits = model.decode_posterior(posterior.mean, posterior)
         x_hat = torch.sigmoid(logits)
         parts["squared_error"].append((x - x_hat).square().flatten(1).sum(1))
         parts["bce"].append(F.binary_cross_entropy_with_logits(logits, x, reduction="none")
@@ -46,8 +46,8 @@ def reconstruction_pass(ctx: EvalContext) -> TestPass:
             # The noise is drawn on the CPU from the context's generator so that the score does
             # not depend on the device or on what ran before.
             z = reparameterize(posterior.mean.cpu(), posterior.logvar.cpu(), generator)
-            z = z.to(x.device)
-            parts["distortion"].append(model.reconstruction_nll(model.decode(z), x))
+            logits_z = model.decode_posterior(z.to(x.device), posterior)
+            parts["distortion"].append(model.reconstruction_nll(logits_z, x))
             parts["rate"].append(kl_normal(posterior.mean, posterior.logvar))
     kept = {k: torch.cat(v).double().cpu() if v else None for k, v in parts.items()}
     return TestPass(pixels=ctx.test_images[0].numel(), **kept)

@@ -5,12 +5,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from latentbench.models.decoders import DECODERS, ConvDecoder
-from latentbench.models.encoders import ENCODERS
+from latentbench.models.decoders import DECODERS, ConvDecoder, decoder_needs_switches
+from latentbench.models.encoders import ENCODERS, ConvEncoder
 from latentbench.models.likelihoods import LIKELIHOODS
 from latentbench.models.protocol import LatentModel, LossTerms, ModelSpec, Posterior
 from latentbench.models.registry import InputError
 from latentbench.models.zoo import MODELS
+
+POOLING_ENCODER = "maxpool"
+
+
+def resolve_encoder(spec: ModelSpec) -> str:
+    """The encoder a spec gets: the one it names, or the one its decoder needs.
+
+    Raises:
+        InputError: the decoder unpools with switches but the encoder does not pool.
+    """
+    needs_switches = decoder_needs_switches(spec.decoder)
+    if spec.encoder is None:
+        return POOLING_ENCODER if needs_switches else "conv"
+    ENCODERS.get(spec.encoder)
+    if needs_switches and spec.encoder != POOLING_ENCODER:
+        raise InputError(f"model.encoder: decoder {spec.decoder!r} unpools with the switches of "
+                         f"a max-pooling encoder; use encoder = \"{POOLING_ENCODER}\" or leave "
+                         f"it out, got {spec.encoder!r}")
+    return spec.encoder
 
 
 class EncoderDecoderModel(LatentModel):
@@ -26,19 +45,25 @@ class EncoderDecoderModel(LatentModel):
         super().__init__()
         self.spec = spec
         self.latent_dim = spec.latent_dim
-        self.nll = LIKELIHOODS.get(spec.likelihood)
-        self.encoder = ENCODERS.get(spec.encoder)(
-            image_shape, spec.width, spec.hidden, code_factor * spec.latent_dim
-        )
+        self.likelihood = LIKELIHOODS.get(spec.likelihood)(spec)
+        self.encoder = ConvEncoder(image_shape, spec.width, spec.hidden,
+                                   code_factor * spec.latent_dim,
+                                   ENCODERS.get(resolve_encoder(spec)))
         self.decoder = ConvDecoder(image_shape, spec.latent_dim, spec.width, spec.hidden,
                                    DECODERS.get(spec.decoder))
+        if decoder_needs_switches(spec.decoder):
+            self.sampling += ("; with no encoded image to take switches from, unpool-max puts "
+                              "each value at the top-left of its cell")
 
-    def decode(self, z: Tensor) -> Tensor:
-        return self.decoder(z)
+    def decode(self, z: Tensor, switches: tuple[Tensor, ...] | None = None) -> Tensor:
+        return self.decoder(z, switches)
+
+    def decode_posterior(self, z: Tensor, posterior: Posterior) -> Tensor:
+        return self.decode(z, posterior.switches)
 
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
         """−log p(x|z) per image, nats."""
-        return self.nll(logits, x, self.spec.sigma)
+        return self.likelihood(logits, x)
 
 
 @MODELS.register("ae")
@@ -68,11 +93,14 @@ class Autoencoder(EncoderDecoderModel):
         return cls(spec, image_shape)
 
     def encode(self, x: Tensor) -> Posterior:
-        return Posterior(mean=self.encoder(x))
+        code, switches = self.encoder(x)
+        return Posterior(mean=code, switches=switches)
 
     def loss(self, x: Tensor) -> LossTerms:
-        recon = self.reconstruction_nll(self.decode(self.encoder(x)), x).mean()
-        return LossTerms(loss=recon, recon=recon)
+        posterior = self.encode(x)
+        logits = self.decode_posterior(posterior.mean, posterior)
+        recon = self.reconstruction_nll(logits, x).mean()
+        return LossTerms(loss=recon, parts={"recon": recon})
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.code_mean)
@@ -81,7 +109,7 @@ class Autoencoder(EncoderDecoderModel):
     @torch.no_grad()
     def calibrate(self, train_images: Tensor, batch_size: int) -> None:
         """Fit the sampling Gaussian N(m, S) to the codes of ``train_images``."""
-        codes = torch.cat([self.encoder(batch.to(self.device))
+        codes = torch.cat([self.encode(batch.to(self.device)).mean
                            for batch in train_images.split(batch_size)]).double()
         cov = torch.cov(codes.T).reshape(self.latent_dim, self.latent_dim)
         # A small ridge keeps the Cholesky defined when some code dimensions are unused.

@@ -1,20 +1,22 @@
 """Convolutional encoders: image ``[N, C, H, W]`` → feature vector ``[N, out_features]``.
 
-Two stride-2 stages halve the image twice, so any H and W divisible by 4 work.
+An encoder is two downsampling stages (each halves H and W, so any size divisible by 4 works),
+then fully connected layers. A registered encoder is the factory of one stage; the stage returns
+its output and, if it max-pools, the pooling switches that an ``unpool-max`` decoder reuses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
+from torch import Tensor, nn
 
 from latentbench.models.registry import InputError, Registry
 
-EncoderFactory = Callable[[tuple[int, int, int], int, int, int], nn.Module]
-ENCODERS: Registry[EncoderFactory] = Registry("encoder", "model.encoder")
-
 DOWNSAMPLING = 4  # two stride-2 stages
+# stage factory: (c_in, c_out, activation) -> module whose forward returns (y, switches or None)
+DownStage = Callable[[int, int, Callable[[], nn.Module]], nn.Module]
+ENCODERS: Registry[DownStage] = Registry("encoder", "model.encoder")
 
 
 def check_image_shape(image_shape: tuple[int, int, int]) -> None:
@@ -23,33 +25,68 @@ def check_image_shape(image_shape: tuple[int, int, int]) -> None:
     if channels not in (1, 3):
         raise InputError(f"data: images must have 1 or 3 channels, got {channels}")
     if height % DOWNSAMPLING or width % DOWNSAMPLING:
-        raise InputError(
-            f"data: image height and width must be divisible by {DOWNSAMPLING}, "
-            f"got {height}×{width}"
-        )
+        raise InputError(f"data: image height and width must be divisible by {DOWNSAMPLING}, "
+                         f"got {height}×{width}")
 
 
-@ENCODERS.register("conv")
-def conv_encoder(
-    image_shape: tuple[int, int, int], width: int, hidden: int, out_features: int
-) -> nn.Module:
-    """Conv(4, stride 2) → ReLU → Conv(4, stride 2) → ReLU → Linear(hidden) → ReLU → Linear.
+class StridedConvStage(nn.Module):
+    """Conv 4×4, stride 2, padding 1, then the activation: learned downsampling."""
+
+    def __init__(self, c_in: int, c_out: int, activation: Callable[[], nn.Module]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)
+        self.act = activation()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, None]:
+        return self.act(self.conv(x)), None
+
+
+class MaxPoolStage(nn.Module):
+    """Conv 3×3, activation, then 2×2 max-pooling that keeps its switches (SegNet)."""
+
+    def __init__(self, c_in: int, c_out: int, activation: Callable[[], nn.Module]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.act = activation()
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.pool(self.act(self.conv(x)))
+
+
+ENCODERS.register("conv")(StridedConvStage)
+ENCODERS.register("maxpool")(MaxPoolStage)
+
+
+class ConvEncoder(nn.Module):
+    """stage(C→w) → stage(w→2w) → flatten → Linear(hidden) → act → Linear(out_features).
 
     Args:
         image_shape: ``(C, H, W)``, H and W divisible by 4.
-        width: channels after the first conv; the second has ``2·width``.
+        width: channels after the first stage; the second has ``2·width``.
         hidden: units of the fully connected layer.
-        out_features: size of the output (``latent_dim``, or ``2·latent_dim`` for μ and logσ²).
+        out_features: outputs (``latent_dim``, ``2·latent_dim`` for μ and logσ², 1 for a critic).
+        stage: a registered encoder stage.
+        activation: the nonlinearity (ReLU; a GAN critic uses LeakyReLU).
+
+    ``forward`` returns ``(features, switches)``; ``switches`` is a tuple of the stages' pooling
+    indices, first stage first, or ``None`` when the stages do not pool.
     """
-    channels, height, wide = image_shape
-    flat = 2 * width * (height // DOWNSAMPLING) * (wide // DOWNSAMPLING)
-    return nn.Sequential(
-        nn.Conv2d(channels, width, 4, stride=2, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Flatten(),
-        nn.Linear(flat, hidden),
-        nn.ReLU(inplace=True),
-        nn.Linear(hidden, out_features),
-    )
+
+    def __init__(self, image_shape: tuple[int, int, int], width: int, hidden: int,
+                 out_features: int, stage: DownStage,
+                 activation: Callable[[], nn.Module] = nn.ReLU) -> None:
+        super().__init__()
+        channels, height, wide = image_shape
+        self.stages = nn.ModuleList([stage(channels, width, activation),
+                                     stage(width, 2 * width, activation)])
+        flat = 2 * width * (height // DOWNSAMPLING) * (wide // DOWNSAMPLING)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), activation(),
+                                  nn.Linear(hidden, out_features))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+        switches = []
+        for stage in self.stages:
+            x, switch = stage(x)
+            switches.append(switch)
+        return self.head(x), None if switches[0] is None else tuple(switches)

@@ -7,17 +7,25 @@ does not apply to a model (reconstruction for a GAN) is skipped — absent, neve
 - ``"encode"``: has an encoder (reconstruction, latent metrics);
 - ``"variational"``: the encoder is a Gaussian posterior q(z|x), so rate and ELBO are defined;
 - ``"sample"``: can draw new images.
+
+Training goes through :meth:`LatentModel.configure_optimizers` and :meth:`LatentModel.train_step`;
+the defaults (one Adam, minimise :meth:`LatentModel.loss`) fit every model with a single
+objective, and a GAN overrides both.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from latentbench.models.registry import InputError
+
+BETA_SCHEDULES = ("constant", "warmup", "cyclical")
+GAN_LOSSES = ("non-saturating", "hinge")
 
 
 @dataclass(frozen=True)
@@ -25,29 +33,42 @@ class ModelSpec:
     """The ``[model]`` section of a suite.
 
     Attributes:
-        name: registered model (``latentbench list models``).
-        encoder: registered encoder (``latentbench list encoders``... see ``list decoders``).
+        name: registered model (``latentbench list models``), or ``"package.module:Class"``.
+        encoder: registered encoder (``latentbench list encoders``); ``None`` picks the one the
+            decoder needs (``maxpool`` for ``unpool-max``, else ``conv``).
         decoder: registered decoder (``latentbench list decoders``).
         latent_dim: size of the latent code.
-        width: channels of the first conv layer; deeper layers use multiples of it.
+        width: channels of the first conv stage; the second has ``2·width``.
         hidden: units of the fully connected layer between the conv stack and the code.
         beta: weight of the KL term (VAE family only); ``None`` means the model's default.
-        likelihood: ``bernoulli`` (BCE with logits) or ``gaussian`` (fixed σ).
-        sigma: σ of the Gaussian likelihood; 1/√2 makes −log p(x|z) = ‖x − x̂‖² + const.
+        beta_schedule: ``constant``; ``warmup`` (β rises linearly from 0 over ``warmup_steps``
+            optimiser steps); ``cyclical`` (Fu et al. 2019: in each cycle of ``cycle_steps``
+            steps β rises linearly over the first ``cycle_ratio`` of it, then stays).
+        warmup_steps, cycle_steps, cycle_ratio: parameters of those schedules.
+        likelihood: ``bernoulli``, ``gaussian`` (fixed ``sigma``) or ``gaussian-learned``.
+        sigma: σ of the fixed Gaussian likelihood; 1/√2 makes −log p(x|z) = ‖x − x̂‖² + const.
+        gan_loss: ``non-saturating`` or ``hinge`` (GANs only).
+        options: free-form settings passed to a plug-in model.
     """
 
     name: str = "vae"
-    encoder: str = "conv"
+    encoder: str | None = None
     decoder: str = "transposed"
     latent_dim: int = 16
     width: int = 32
     hidden: int = 256
     beta: float | None = None
+    beta_schedule: str = "constant"
+    warmup_steps: int = 1000
+    cycle_steps: int = 1000
+    cycle_ratio: float = 0.5
     likelihood: str = "bernoulli"
     sigma: float = 0.5**0.5
+    gan_loss: str = "non-saturating"
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("latent_dim", "width", "hidden"):
+        for name in ("latent_dim", "width", "hidden", "warmup_steps", "cycle_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"model.{name}: must be a positive integer, got {value!r}")
@@ -55,33 +76,49 @@ class ModelSpec:
             raise InputError(f"model.beta: must be a number >= 0, got {self.beta!r}")
         if self.sigma <= 0:
             raise InputError(f"model.sigma: must be > 0, got {self.sigma!r}")
+        if not 0 < self.cycle_ratio <= 1:
+            raise InputError(f"model.cycle_ratio: must be in (0, 1], got {self.cycle_ratio!r}")
+        for name, allowed in (("beta_schedule", BETA_SCHEDULES), ("gan_loss", GAN_LOSSES)):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"model.{name}: must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
 
 
 @dataclass
 class LossTerms:
-    """One batch's training objective and its parts, each averaged over the batch.
+    """One batch's training objective and its named parts, each averaged over the batch.
 
     Attributes:
-        loss: the scalar minimised: ``recon + β·kl`` (``recon`` alone without a KL term).
-        recon: −log p(x|z) summed over pixels, averaged over the batch (nats per image).
-        kl: KL(q(z|x) ‖ p(z)) summed over latent dims, averaged over the batch, or ``None``.
+        loss: the scalar minimised (for a GAN: the sum of its players' losses, for logging).
+        parts: named scalars logged per epoch: ``recon`` (−log p(x|z) summed over pixels, nats
+            per image) and ``kl`` (KL(q(z|x) ‖ p(z)) summed over latent dims) for the VAE family;
+            ``d_loss``, ``g_loss`` for a GAN.
     """
 
     loss: Tensor
-    recon: Tensor
-    kl: Tensor | None = None
+    parts: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def recon(self) -> Tensor:
+        return self.parts["recon"]
+
+    @property
+    def kl(self) -> Tensor | None:
+        return self.parts.get("kl")
 
 
 @dataclass
 class Posterior:
-    """What an encoder says about ``z`` given ``x``: the mean, and the log-variance if Gaussian."""
+    """What an encoder says about ``z`` given ``x``: the mean, the log-variance if Gaussian, and
+    the max-pooling switches of the encoder if it has any (for ``unpool-max`` decoders)."""
 
     mean: Tensor
     logvar: Tensor | None = None
+    switches: tuple[Tensor, ...] | None = None
 
 
 class LatentModel(nn.Module, ABC):
-    """Base class of every model: encode / decode / sample / loss.
+    """Base class of every model: encode / decode / sample / loss, and how it trains.
 
     Subclasses set :attr:`latent_dim` and :attr:`capabilities` and implement the abstract methods
     their capabilities promise; :meth:`encode` of a model without ``"encode"`` raises.
@@ -108,13 +145,32 @@ class LatentModel(nn.Module, ABC):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` new images in [0, 1]."""
 
+    def decode_posterior(self, z: Tensor, posterior: Posterior) -> Tensor:
+        """Decode ``z`` drawn from ``posterior``: decoders that reuse encoder side information
+        (the ``unpool-max`` switches) take it from there. Default: :meth:`decode`."""
+        return self.decode(z)
+
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
         """−log p(x|z) in nats, summed over pixels: one value per image of ``x``."""
         raise NotImplementedError(f"{type(self).__name__} has no pixel likelihood")
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """Images in [0, 1] decoded from the posterior mean of ``x`` (no sampling noise)."""
-        return torch.sigmoid(self.decode(self.encode(x).mean))
+        posterior = self.encode(x)
+        return torch.sigmoid(self.decode_posterior(posterior.mean, posterior))
+
+    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        """The optimisers, by name (checkpointed under these names). Default: one Adam."""
+        return {"model": torch.optim.Adam(self.parameters(), lr=lr)}
+
+    def train_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> LossTerms:
+        """One optimisation step on batch ``x``. Default: minimise :meth:`loss`."""
+        terms = self.loss(x)
+        optimizer = optimizers["model"]
+        optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        optimizer.step()
+        return terms
 
     def calibrate(self, train_images: Tensor, batch_size: int) -> None:
         """Hook run once after training with the training images; default: nothing to do."""

@@ -11,17 +11,35 @@ from latentbench.models.protocol import LossTerms, ModelSpec, Posterior
 from latentbench.models.zoo import MODELS
 
 
+def scheduled_beta(spec: ModelSpec, beta: float, step: int) -> float:
+    r"""The KL weight at optimiser step ``step`` (0-based) under ``spec.beta_schedule``.
+
+    - ``constant``: :math:`\beta`;
+    - ``warmup``: :math:`\beta \min(1, t / T_w)` (linear KL warm-up, Bowman et al. 2016);
+    - ``cyclical``: :math:`\beta \min(1, (t \bmod T_c) / (r T_c))` (Fu et al. 2019), the
+      warm-up repeated every ``cycle_steps`` with a ramp over the fraction ``cycle_ratio``.
+    """
+    if spec.beta_schedule == "warmup":
+        return beta * min(1.0, step / spec.warmup_steps)
+    if spec.beta_schedule == "cyclical":
+        return beta * min(1.0, (step % spec.cycle_steps) / (spec.cycle_ratio * spec.cycle_steps))
+    return beta
+
+
 @MODELS.register("vae")
 class VAE(EncoderDecoderModel):
     r"""Gaussian-posterior VAE with a standard-normal prior.
 
     .. math::
         \mathcal L(x) = \underbrace{-\log p(x \mid z)}_{\text{recon}}
-                        + \beta\, \mathrm{KL}\big(q(z \mid x) \,\|\, \mathcal N(0, I)\big),
+                        + \beta_t\, \mathrm{KL}\big(q(z \mid x) \,\|\, \mathcal N(0, I)\big),
         \quad z = \mu + \sigma\odot\varepsilon
 
     Reconstruction summed over pixels, KL summed over latent dimensions, both averaged over the
     batch (the β-VAE paper's convention: β = 1 is the ELBO, β > 1 weighs the prior more).
+    :math:`\beta_t` follows ``model.beta_schedule``; the step counter is part of the state_dict
+    (as extra state: a Python int, so reading it never waits for a GPU), hence checkpointed with
+    the weights, and a resumed run continues the schedule where it stopped.
     """
 
     summary = "VAE / beta-VAE: Gaussian posterior, N(0, I) prior, loss = recon + beta * KL"
@@ -31,21 +49,37 @@ class VAE(EncoderDecoderModel):
     def __init__(self, spec: ModelSpec, image_shape: tuple[int, int, int]) -> None:
         super().__init__(spec, image_shape, code_factor=2)
         self.beta = 1.0 if spec.beta is None else float(spec.beta)
+        self.step = 0
+
+    def get_extra_state(self) -> dict[str, int]:
+        return {"step": self.step}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        self.step = int(state["step"])
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, image_shape: tuple[int, int, int]) -> VAE:
         return cls(spec, image_shape)
 
+    def current_beta(self) -> float:
+        """The KL weight of the next training step."""
+        return scheduled_beta(self.spec, self.beta, self.step)
+
     def encode(self, x: Tensor) -> Posterior:
-        mean, logvar = self.encoder(x).chunk(2, dim=1)
-        return Posterior(mean=mean, logvar=logvar)
+        features, switches = self.encoder(x)
+        mean, logvar = features.chunk(2, dim=1)
+        return Posterior(mean=mean, logvar=logvar, switches=switches)
 
     def loss(self, x: Tensor) -> LossTerms:
         posterior = self.encode(x)
         z = reparameterize(posterior.mean, posterior.logvar)
-        recon = self.reconstruction_nll(self.decode(z), x).mean()
+        recon = self.reconstruction_nll(self.decode_posterior(z, posterior), x).mean()
         kl = kl_normal(posterior.mean, posterior.logvar).mean()
-        return LossTerms(loss=recon + self.beta * kl, recon=recon, kl=kl)
+        beta = self.current_beta()
+        if self.training:
+            self.step += 1
+        return LossTerms(loss=recon + beta * kl,
+                         parts={"recon": recon, "kl": kl, "beta": recon.new_tensor(beta)})
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)

@@ -1,23 +1,65 @@
-"""The model registry and :func:`build_model`, the one way a suite turns a spec into a model."""
+"""The model registry and :func:`build_model`, the one way a suite turns a spec into a model.
+
+Besides the built-in models, a suite can name a plug-in without editing this repo:
+- ``model.name = "package.module:Class"`` imports the class;
+- a package can register names under the ``latentbench.models`` entry-point group
+  (``[project.entry-points."latentbench.models"] my-vae = "my_pkg.models:MyVAE"``).
+A plug-in class is a :class:`LatentModel`; it is built with ``Class.from_spec(spec, image_shape)``
+when it defines that, else ``Class(spec, image_shape)``.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
 
 from latentbench.models.encoders import check_image_shape
 from latentbench.models.protocol import LatentModel, ModelSpec
-from latentbench.models.registry import Registry
+from latentbench.models.registry import InputError, Registry
+
+ENTRY_POINT_GROUP = "latentbench.models"
+MODELS: Registry[Any] = Registry("model", "model.name")
+_loaded_entry_points = False
 
 
-class ModelClass(Protocol):
-    """A registered model: a :class:`LatentModel` class with a ``from_spec`` constructor."""
+def load_entry_point_models() -> None:
+    """Register the models that installed packages declare under ``latentbench.models``."""
+    global _loaded_entry_points
+    if _loaded_entry_points:
+        return
+    _loaded_entry_points = True
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in MODELS:
+            MODELS.register(entry.name)(_checked(entry.load(), f"entry point {entry.name!r}"))
 
-    summary: str
 
-    def from_spec(self, spec: ModelSpec, image_shape: tuple[int, int, int]) -> LatentModel: ...
+def _checked(cls: Any, origin: str) -> type[LatentModel]:
+    if not (isinstance(cls, type) and issubclass(cls, LatentModel)):
+        raise InputError(f"model.name: {origin} is not a latentbench.models.LatentModel "
+                         f"subclass")
+    return cls
 
 
-MODELS: Registry[ModelClass] = Registry("model", "model.name")
+def model_class(name: str) -> type[LatentModel]:
+    """The class for ``model.name``: registered, from an entry point, or ``module:Class``.
+
+    Raises:
+        InputError: unknown name, unimportable module, or not a :class:`LatentModel`.
+    """
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise InputError(f"model.name: cannot import {module_name!r} ({err}); is it on "
+                             f"PYTHONPATH or installed?") from None
+        if not hasattr(module, attribute):
+            raise InputError(f"model.name: module {module_name!r} has no {attribute!r}")
+        return _checked(getattr(module, attribute), repr(name))
+    if name not in MODELS:
+        load_entry_point_models()
+    return MODELS.get(name)
 
 
 def build_model(spec: ModelSpec, image_shape: tuple[int, int, int]) -> LatentModel:
@@ -28,4 +70,6 @@ def build_model(spec: ModelSpec, image_shape: tuple[int, int, int]) -> LatentMod
             take, or an image shape the conv stacks cannot handle.
     """
     check_image_shape(image_shape)
-    return MODELS.get(spec.name).from_spec(spec, image_shape)
+    cls = model_class(spec.name)
+    build = getattr(cls, "from_spec", None) or cls
+    return build(spec, image_shape)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from latentbench.benchmarks.config import TrainSpec
@@ -26,7 +27,8 @@ def fresh(seed=0):
 
 
 def weights(model):
-    return torch.cat([p.detach().flatten() for p in model.state_dict().values()])
+    return torch.cat([p.detach().flatten() for p in model.state_dict().values()
+                      if isinstance(p, torch.Tensor)])
 
 
 def test_training_lowers_the_loss(tmp_path: Path):
@@ -70,3 +72,19 @@ def test_a_non_finite_loss_fails_the_run_without_raising(tmp_path: Path):
     outcome = train(fresh(), data, TrainSpec(epochs=2, batch_size=16), 0, tmp_path,
                     progress=False)
     assert outcome.failed and "non-finite loss" in outcome.reason and "epoch 1" in outcome.reason
+
+
+def test_the_beta_schedule_resumes_where_it_stopped(tmp_path: Path):
+    spec = ModelSpec(name="vae", latent_dim=3, width=4, hidden=16, beta=2.0,
+                     beta_schedule="warmup", warmup_steps=10)
+    torch.manual_seed(0)
+    model = build_model(spec, SHAPE)
+    train(model, images(), TrainSpec(epochs=1, batch_size=16), 0, tmp_path, progress=False)
+    torch.manual_seed(0)
+    resumed = build_model(spec, SHAPE)
+    outcome = train(resumed, images(), TrainSpec(epochs=2, batch_size=16), 0, tmp_path,
+                    progress=False)
+    # 96 images / 16 = 6 steps an epoch: epoch 1 averages β over steps 0–5, epoch 2 over 6–11.
+    assert resumed.step == 12
+    assert outcome.history[0]["beta"] == pytest.approx(2.0 * sum(range(6)) / 10 / 6)
+    assert outcome.history[1]["beta"] == pytest.approx(2.0 * (6 + 7 + 8 + 9 + 10 + 10) / 10 / 6)
