@@ -10,6 +10,7 @@ global RNG state used by the reparameterization noise is checkpointed).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,7 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
     model.train()
     steps = math.ceil(len(images) / spec.batch_size)
     for epoch in range(outcome.resumed_from_epoch, spec.epochs):
+        started = time.perf_counter()
         totals: dict[str, torch.Tensor] = {}  # running sums on the device: no sync per step
         order = epoch_permutation(len(images), seed, epoch, device)
         bar = tqdm(order.split(spec.batch_size), total=steps, leave=False, mininterval=1.0,
@@ -89,7 +91,8 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
                     return outcome
                 bar.set_postfix(loss=f"{mean_loss:.4g}", refresh=False)
         outcome.history.append({"epoch": epoch + 1,
-                                **{name: total.item() / steps for name, total in totals.items()}})
+                                **{name: total.item() / steps for name, total in totals.items()},
+                                "seconds": time.perf_counter() - started})
         save_torch_atomic(checkpoint_path, {
             "model": model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},

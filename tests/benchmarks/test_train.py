@@ -88,3 +88,16 @@ def test_the_beta_schedule_resumes_where_it_stopped(tmp_path: Path):
     assert resumed.step == 12
     assert outcome.history[0]["beta"] == pytest.approx(2.0 * sum(range(6)) / 10 / 6)
     assert outcome.history[1]["beta"] == pytest.approx(2.0 * (6 + 7 + 8 + 9 + 10 + 10) / 10 / 6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_matches_the_cpu_loss_curve_roughly(tmp_path: Path):
+    results = {}
+    for device in ("cpu", "cuda"):
+        model = fresh().to(device)
+        outcome = train(model, images(), TrainSpec(epochs=3, batch_size=16), 0,
+                        tmp_path / device, progress=False)
+        assert not outcome.failed and model.device.type == device
+        results[device] = [h["loss"] for h in outcome.history]
+    assert results["cuda"][-1] == pytest.approx(results["cpu"][-1], rel=0.05)
