@@ -9,12 +9,9 @@ This module reads results only; it never imports models, metrics or benchmarks.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import logging
 import os
-import struct
 import tempfile
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,14 +21,16 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from latentbench.reports.table import CONFIG_COLUMNS, SummaryTable, load_results, summary_table
+from latentbench.reports.labels import arrow, config_key, config_label, direction_text
+from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
+from latentbench.reports.side_by_side import decoder_comparison
+from latentbench.reports.table import SummaryTable, load_results, summary_table
 
 __all__ = ["render_report"]
 
 _log = logging.getLogger(__name__)
 
 _TEMPLATES = Path(__file__).with_name("templates")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 #: Known image grids, in display order: (file name, title, what the grid shows).
 _KNOWN_IMAGES: tuple[tuple[str, str, str], ...] = (
@@ -53,21 +52,11 @@ _TARGET_WIDTH = 480
 _MAX_UPSCALE = 4
 
 
-@dataclass(frozen=True)
-class _Image:
-    title: str
-    caption: str
-    alt: str
-    data_uri: str
-    width: int
-    height: int
-
-
 @dataclass
 class _Run:
     run_id: str
     seed: str
-    images: list[_Image] = field(default_factory=list)
+    images: list[EmbeddedImage] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # titles of expected grids not saved
     metrics: list[tuple[str, str, str]] = field(default_factory=list)  # name, value, arrow
 
@@ -107,6 +96,12 @@ def render_report(out_dir: Path | str) -> Path:
 
     suite_name, description = _suite_info(runs_dir, results)
     groups = _config_groups(runs_dir, results, table)
+    decoders = decoder_comparison(
+        runs_dir,
+        results,
+        anchors={key: group.anchor for key, group in groups.items()},
+        directions=table.higher_is_better.to_dict(),
+    )
     context = {
         "suite_name": suite_name,
         "description": description,
@@ -114,7 +109,8 @@ def render_report(out_dir: Path | str) -> Path:
         "table": _table_context(table),
         "caption": table.caption(),
         "failed": _failed_runs(runs_dir, results),
-        "groups": groups,
+        "decoders": decoders,
+        "groups": list(groups.values()),
     }
     html = _environment().get_template("report.html.j2").render(**context)
     return _write_atomic(out / "report.html", html)
@@ -150,35 +146,14 @@ def _write_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _run_dir(runs_dir: Path, run_id: str) -> Path | None:
-    """The run's directory, or ``None`` if absent or if the id would escape ``runs/``."""
-    candidate = runs_dir / run_id
-    try:
-        inside = candidate.resolve().is_relative_to(runs_dir.resolve())
-    except OSError:
-        return None
-    # A run id comes from a CSV; never let "../../etc" read files outside the output directory.
-    if not inside or candidate.resolve() == runs_dir.resolve() or not candidate.is_dir():
-        return None
-    return candidate
-
-
 def _suite_info(runs_dir: Path, results: pd.DataFrame) -> tuple[str, str]:
     """Suite name and description, from the first run's ``config.json`` that has them."""
     names = results["suite"].dropna().astype(str)
     name = names.iloc[0] if len(names) else ""
     description = ""
     for run_id in pd.unique(results["run_id"].dropna().astype(str)):
-        run_dir = _run_dir(runs_dir, run_id)
-        config = _read_json(run_dir / "config.json") if run_dir else None
+        directory = run_dir(runs_dir, run_id)
+        config = read_json(directory / "config.json") if directory else None
         if not config:
             continue
         suite = config.get("suite")
@@ -215,7 +190,7 @@ def _failed_runs(runs_dir: Path, results: pd.DataFrame) -> list[dict[str, str]]:
         rows.append(
             {
                 "run_id": run_id,
-                "label": _config_label(record, with_seed=True),
+                "label": config_label(record, with_seed=True),
                 "reason": str(reason),
             }
         )
@@ -224,61 +199,40 @@ def _failed_runs(runs_dir: Path, results: pd.DataFrame) -> list[dict[str, str]]:
 
 def _status_reason(runs_dir: Path, run_id: str) -> str | None:
     """The reason from a run directory's ``status`` file (``failed: <reason>``)."""
-    run_dir = _run_dir(runs_dir, run_id)
-    if run_dir is None:
+    directory = run_dir(runs_dir, run_id)
+    if directory is None:
         return None
     try:
-        status = (run_dir / "status").read_text(encoding="utf-8").strip()
+        status = (directory / "status").read_text(encoding="utf-8").strip()
     except OSError:
         return None
     _, _, reason = status.partition(":")
     return reason.strip() or None
 
 
-def _format_beta(beta: object) -> str | None:
-    if beta is None or pd.isna(beta):
-        return None
-    return f"{float(beta):.4g}"
-
-
-def _config_label(record: dict[str, Any], with_seed: bool = False) -> str:
-    """A short human label such as ``mnist5k · vae · transposed · β=1 · z=16 · seed 0``."""
-    parts = [str(record["dataset"]), str(record["model"]), str(record["decoder"])]
-    beta = _format_beta(record["beta"])
-    if beta is not None:
-        parts.append(f"β={beta}")
-    if not pd.isna(record["latent_dim"]):
-        parts.append(f"z={record['latent_dim']}")
-    if with_seed and not pd.isna(record["seed"]):
-        parts.append(f"seed {record['seed']}")
-    return " · ".join(parts)
-
-
-def _config_key(record: dict[str, Any]) -> tuple[str, ...]:
-    # NaN != NaN, so key configurations by their display strings instead of raw values.
-    return tuple("" if pd.isna(record[c]) else str(record[c]) for c in CONFIG_COLUMNS)
-
-
 def _config_groups(
     runs_dir: Path, results: pd.DataFrame, table: SummaryTable
-) -> list[_ConfigGroup]:
-    """One group per configuration (in table order), holding its finished runs by seed."""
+) -> dict[tuple[str, ...], _ConfigGroup]:
+    """One group per configuration (in table order), holding its finished runs by seed.
+
+    Keyed by :func:`config_key`; configurations without a finished run are left out.
+    """
     done = results[results["status"].eq("done")]
-    arrows = {m: _arrow(table.higher_is_better[m]) for m in table.metrics}
+    arrows = {m: arrow(table.higher_is_better[m]) for m in table.metrics}
 
     groups: dict[tuple[str, ...], _ConfigGroup] = {}
     for index, config in enumerate(table.mean.index.to_frame(index=False).to_dict("records")):
-        key = _config_key(config)
-        groups[key] = _ConfigGroup(anchor=f"config-{index}", label=_config_label(config))
+        key = config_key(config)
+        groups[key] = _ConfigGroup(anchor=f"config-{index}", label=config_label(config))
 
     ordered = done.sort_values(["seed", "run_id"], na_position="last")
     for run_id, rows in ordered.groupby("run_id", sort=False):
         first = rows.iloc[0].to_dict()
-        group = groups.get(_config_key(first))
+        group = groups.get(config_key(first))
         if group is None:  # a done run without any metric row has no table row
             group = groups.setdefault(
-                _config_key(first),
-                _ConfigGroup(anchor=f"config-{len(groups)}", label=_config_label(first)),
+                config_key(first),
+                _ConfigGroup(anchor=f"config-{len(groups)}", label=config_label(first)),
             )
         run = _Run(
             run_id=str(run_id),
@@ -289,67 +243,42 @@ def _config_groups(
             (str(m), "" if pd.isna(v) else f"{v:.4g}", arrows.get(str(m), ""))
             for m, v in zip(metric_rows["metric"], metric_rows["value"], strict=True)
         ]
-        run_dir = _run_dir(runs_dir, str(run_id))
-        if run_dir is not None:
-            run.images = _run_images(run_dir, _config_label(first, with_seed=True))
+        directory = run_dir(runs_dir, str(run_id))
+        if directory is not None:
+            run.images = _run_images(directory, config_label(first, with_seed=True))
         # Reconstructions and samples are expected of every run; say so when one is absent
         # (e.g. a model without an encoder) rather than leave a silent gap.
         titles = {image.title for image in run.images}
         run.missing = [t for t in _EXPECTED_TITLES if t not in titles] if run.images else []
         group.runs.append(run)
-    return [group for group in groups.values() if group.runs]
+    return {key: group for key, group in groups.items() if group.runs}
 
 
-def _run_images(run_dir: Path, label: str) -> list[_Image]:
+def _run_images(directory: Path, label: str) -> list[EmbeddedImage]:
     """The run's PNG grids, known ones first, each embedded as a data URI."""
     known = {name: (title, caption) for name, title, caption in _KNOWN_IMAGES}
     # The harness may describe its grids (how a model samples, say) in images.json.
-    manifest = run_dir / "images.json"
-    captions = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
-    paths = [run_dir / name for name, _, _ in _KNOWN_IMAGES if (run_dir / name).is_file()]
-    paths += sorted(p for p in run_dir.glob("*.png") if p.name not in known and p.is_file())
+    captions = read_json(directory / "images.json") or {}
+    paths = [directory / name for name, _, _ in _KNOWN_IMAGES if (directory / name).is_file()]
+    paths += sorted(p for p in directory.glob("*.png") if p.name not in known and p.is_file())
 
     images = []
     for path in paths:
-        data = path.read_bytes()
-        size = _png_size(data)
-        if size is None:
-            _log.warning("skipping %s: not a PNG file", path)
-            continue
         title, caption = known.get(path.name, (path.stem.replace("_", " ").capitalize(), ""))
         caption = str(captions.get(path.name, caption))
-        width, height = size
-        scale = max(1, min(_MAX_UPSCALE, round(_TARGET_WIDTH / max(width, 1))))
-        images.append(
-            _Image(
-                title=title,
-                caption=caption,
-                alt=f"{title} for {label}" + (f" ({caption})" if caption else ""),
-                data_uri="data:image/png;base64," + base64.b64encode(data).decode("ascii"),
-                width=width * scale,
-                height=height * scale,
-            )
+        image = embed_png(
+            path.read_bytes(),
+            title=title,
+            caption=caption,
+            alt=f"{title} for {label}" + (f" ({caption})" if caption else ""),
+            target_width=_TARGET_WIDTH,
+            max_upscale=_MAX_UPSCALE,
         )
+        if image is None:
+            _log.warning("skipping %s: not a PNG file", path)
+            continue
+        images.append(image)
     return images
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a PNG's IHDR chunk, or ``None`` if ``data`` is not a PNG."""
-    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        return None
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
-def _arrow(direction: object) -> str:
-    if direction is None or direction is pd.NA or pd.isna(direction):
-        return ""
-    return "↑" if bool(direction) else "↓"
-
-
-def _direction_text(direction: object) -> str:
-    arrow = _arrow(direction)
-    return {"↑": "higher is better", "↓": "lower is better"}.get(arrow, "direction unknown")
 
 
 def _table_context(table: SummaryTable) -> dict[str, Any]:
@@ -375,8 +304,8 @@ def _table_context(table: SummaryTable) -> dict[str, Any]:
         "metrics": [
             {
                 "name": metric,
-                "arrow": _arrow(table.higher_is_better[metric]),
-                "direction": _direction_text(table.higher_is_better[metric]),
+                "arrow": arrow(table.higher_is_better[metric]),
+                "direction": direction_text(table.higher_is_better[metric]),
             }
             for metric in table.metrics
         ],

@@ -178,3 +178,124 @@ def make_out(tmp_path: Path) -> Callable[..., FakeOut]:
         return write_out(tmp_path / f"variant{next(counter)}", **options)
 
     return make
+
+
+#: Decoders of the side-by-side fixture, in the (deliberately unsorted) order they first appear.
+DECODERS = ("unpool-max", "transposed", "unpool-nearest")
+
+#: (model, beta) -> does it reconstruct (have an encoder)? The GAN-like model does not.
+DECODER_MODELS: dict[tuple[str, float | None], bool] = {
+    ("ae", None): True,
+    ("vae", 1.0): True,
+    ("gan", None): False,
+}
+
+
+@dataclass
+class DecoderOut:
+    """Ground truth of a fake output directory that compares decoders."""
+
+    root: Path
+    decoders: tuple[str, ...]
+    #: (model, beta, decoder, seed) -> run id, finished runs only.
+    run_ids: dict[tuple[str, float | None, str, int], str] = field(default_factory=dict)
+    #: run id -> {file name: exact PNG bytes}.
+    images: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    failed: dict[tuple[str, float | None, str, int], str] = field(default_factory=dict)
+
+
+def write_decoder_out(
+    root: Path,
+    *,
+    decoders: tuple[str, ...] = DECODERS,
+    seeds: tuple[int, ...] = (1, 0),
+    failed: tuple[tuple[str, float | None, str, int], ...] = (),
+    gan_decoders: int = 2,
+) -> DecoderOut:
+    """Write AE and VAE × ``decoders`` × ``seeds`` plus a GAN-like model (no encoder, no
+    reconstructions, its first ``gan_decoders`` decoders only) in long format.
+
+    Seeds are written in the given order (seed 1 first by default) so that a report which
+    shows "the first finished seed" has to pick the lowest, not the first row. Every run also
+    measures ``checkerboard`` with the first decoder only: a metric no chart should draw.
+    """
+    fake = DecoderOut(root=root, decoders=decoders)
+    rows = []
+    index = 0
+    for (model, beta), has_encoder in DECODER_MODELS.items():
+        model_decoders = decoders if has_encoder else decoders[:gan_decoders]
+        for decoder in model_decoders:
+            for seed in seeds:
+                index += 1
+                key = (model, beta, decoder, seed)
+                run_id = f"{model}-{index:03d}"
+                run_dir = root / "runs" / run_id
+                run_dir.mkdir(parents=True)
+                config = {
+                    "suite": {"name": "decoders", "description": "decoders side by side"},
+                    "data": {"dataset": "mnist5k"},
+                    "model": {"name": model, "decoder": decoder, "latent_dim": 16, "beta": beta},
+                    "seed": seed,
+                }
+                (run_dir / "config.json").write_text(json.dumps(config))
+                base = {
+                    "run_id": run_id,
+                    "suite": "decoders",
+                    "dataset": "mnist5k",
+                    "model": model,
+                    "decoder": decoder,
+                    "beta": beta,
+                    "latent_dim": 16,
+                    "seed": seed,
+                }
+                if key in failed:
+                    reason = f"CUDA out of memory in {run_id}"
+                    fake.failed[key] = reason
+                    (run_dir / "status").write_text(f"failed: {reason}\n")
+                    rows.append(
+                        {**base, "metric": "", "value": np.nan, "higher_is_better": ""}
+                        | {"status": "failed", "reason": reason}
+                    )
+                    continue
+                fake.run_ids[key] = run_id
+                (run_dir / "status").write_text("done\n")
+                images = {"samples.png": grid_png(3, 8, seed=1000 + index)}
+                if has_encoder:
+                    images["reconstructions.png"] = grid_png(2, 8, seed=2000 + index)
+                for name, data in images.items():
+                    (run_dir / name).write_bytes(data)
+                fake.images[run_id] = images
+                rng = np.random.default_rng(index)
+                metrics = {"fid[lenet-mnist]": (False, 20 + 30 * rng.random())}
+                metrics["prior_coverage"] = (True, rng.random())
+                if has_encoder:
+                    metrics["recon_mse"] = (False, 0.01 + 0.02 * rng.random())
+                if decoder == decoders[0]:
+                    metrics["checkerboard"] = (False, rng.random())
+                (run_dir / "metrics.json").write_text(
+                    json.dumps({name: value for name, (_, value) in metrics.items()})
+                )
+                rows += [
+                    {**base, "metric": name, "value": value, "higher_is_better": higher}
+                    | {"status": "done", "reason": ""}
+                    for name, (higher, value) in metrics.items()
+                ]
+    pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+    return fake
+
+
+@pytest.fixture
+def make_decoder_out(tmp_path: Path) -> Callable[..., DecoderOut]:
+    """A factory of decoder-comparison output directories: ``make_decoder_out(decoders=...)``."""
+    counter = iter(range(1_000))
+
+    def make(**options: Any) -> DecoderOut:
+        return write_decoder_out(tmp_path / f"decoders{next(counter)}", **options)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def decoder_out(tmp_path_factory: pytest.TempPathFactory) -> DecoderOut:
+    """The standard decoder comparison, written once per test module (tests only read it)."""
+    return write_decoder_out(tmp_path_factory.mktemp("decoders") / "out")

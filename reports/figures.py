@@ -1,0 +1,129 @@
+"""Figures for the report, drawn with seaborn/matplotlib and returned as PNG bytes.
+
+Figures are rendered in memory on a bare :class:`matplotlib.figure.Figure` (the Agg canvas,
+never ``pyplot``), so making a report opens no window, needs no display, leaks no global
+figure state and is safe in a worker thread. seaborn and matplotlib are imported on first use:
+they take about a second to import, which a caller that only wants a table should not pay.
+
+This module reads results only; it never imports models, metrics or benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from io import BytesIO
+
+import pandas as pd
+
+from latentbench.reports.labels import arrow
+
+__all__ = ["FIGURE_WIDTH_PX", "metrics_by_decoder"]
+
+#: Width of a rendered figure: just under the report's content width, so it is shown 1:1.
+FIGURE_WIDTH_PX = 1180
+_DPI = 100
+_COLUMNS = 4
+_PANEL_HEIGHT_IN = 2.6
+_LEGEND_ROW_IN = 0.28
+
+
+def metrics_by_decoder(
+    values: pd.DataFrame,
+    decoders: Sequence[str],
+    configurations: Sequence[str],
+    directions: Mapping[str, object],
+) -> tuple[bytes, list[str]] | None:
+    """Small multiples of bar charts: one panel per metric, decoders on the x axis.
+
+    Each panel shows one metric; bars are grouped by decoder (x) and coloured by model
+    configuration (hue). A bar is the mean over seeds and, where a configuration has more than
+    one seed, its error bar is ±1 sample standard deviation (``ddof=1``, as in the summary
+    table). Only metrics measured for at least two decoders get a panel: a metric with a single
+    decoder compares nothing.
+
+    Args:
+        values: One row per finished run × metric with columns ``decoder``, ``configuration``
+            (a label of the configuration without its decoder), ``metric`` and ``value``.
+            Non-finite values are ignored.
+        decoders: Decoder names in x-axis order (the same in every panel).
+        configurations: Configuration labels in legend order.
+        directions: Metric → ``higher_is_better`` (``True``, ``False`` or missing/NA), shown
+            as ↑/↓ in the panel titles.
+
+    Returns:
+        ``(png_bytes, metrics)`` with the metrics drawn in panel order, or ``None`` if no metric
+        was measured for two decoders.
+    """
+    import seaborn as sns
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    finite = values[pd.to_numeric(values["value"], errors="coerce").map(math.isfinite)]
+    finite = finite[finite["decoder"].isin(decoders) & finite["configuration"].isin(configurations)]
+    per_metric = finite.groupby("metric", sort=False)["decoder"].nunique()
+    metrics = [str(m) for m in per_metric.index if per_metric[m] >= 2]
+    if not metrics:
+        return None
+
+    columns = min(_COLUMNS, len(metrics))
+    rows = math.ceil(len(metrics) / columns)
+    legend_columns = min(len(configurations), 4)
+    legend_rows = math.ceil(len(configurations) / legend_columns)
+    width_in = FIGURE_WIDTH_PX / _DPI
+    height_in = rows * _PANEL_HEIGHT_IN + legend_rows * _LEGEND_ROW_IN + 0.3
+    fig = Figure(figsize=(width_in, height_in), dpi=_DPI, layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False)
+
+    # One colour per configuration across all panels, so the legend reads for every panel.
+    colours = sns.color_palette("colorblind", len(configurations))
+    palette = dict(zip(configurations, colours, strict=True))
+    seeds = finite.groupby(["metric", "decoder", "configuration"])["value"].count()
+    spread = "sd" if (seeds > 1).any() else None
+
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        panel = finite[finite["metric"] == metric]
+        sns.barplot(
+            data=panel,
+            x="decoder",
+            y="value",
+            hue="configuration",
+            order=list(decoders),
+            hue_order=list(configurations),
+            palette=palette,
+            saturation=1.0,  # the legend's patches are drawn at full saturation too
+            estimator="mean",
+            errorbar=spread,
+            capsize=0.2,
+            err_kws={"linewidth": 1.0, "color": "#24292f"},
+            legend=False,
+            ax=ax,
+        )
+        direction = arrow(directions.get(metric))
+        # "$" would start matplotlib's mathtext; a metric name is plain text.
+        title = metric.replace("$", r"\$") + (f"  {direction}" if direction else "")
+        ax.set_title(title, fontsize=11, fontweight="bold", loc="left")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", labelrotation=30, labelsize=9)
+        ax.tick_params(axis="y", labelsize=8)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+        ax.grid(axis="y", color="#d1d9e0", linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes.flat[len(metrics) :]:
+        ax.set_visible(False)
+
+    handles = [Patch(facecolor=palette[c], label=c) for c in configurations]
+    fig.legend(
+        handles=handles,
+        loc="outside upper left",
+        ncols=legend_columns,
+        frameon=False,
+        fontsize=10,
+    )
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
+    return buffer.getvalue(), metrics
