@@ -19,6 +19,7 @@ from latentbench.benchmarks.suite import load_suite, shipped_suites
 from latentbench.metrics import METRICS
 from latentbench.models import DECODERS, ENCODERS, LIKELIHOODS, MODELS
 from latentbench.models.registry import InputError
+from latentbench.models.zoo import load_entry_point_models
 
 DEFAULT_SUITE = "quick"
 
@@ -36,9 +37,14 @@ def _metric_line(name: str) -> str:
     return f"{name:<14} {arrow:<16} needs {needs:<22} {metric.description}{unit}"
 
 
+def _model_lines() -> list[str]:
+    load_entry_point_models()  # installed plug-ins join the registry on first use
+    return [f"{n:<16} {getattr(MODELS.get(n), 'summary', '')}" for n in MODELS]
+
+
 # What `latentbench list KIND` prints: one line per registered name.
 LISTINGS: dict[str, Callable[[], list[str]]] = {
-    "models": lambda: [f"{n:<16} {MODELS.get(n).summary}" for n in MODELS],
+    "models": _model_lines,
     "encoders": lambda: [f"{n:<16} {_first_doc_line(ENCODERS.get(n))}" for n in ENCODERS],
     "decoders": lambda: [f"{n:<16} {_first_doc_line(DECODERS.get(n))}" for n in DECODERS],
     "likelihoods": lambda: [f"{n:<16} {_first_doc_line(LIKELIHOODS.get(n))}" for n in LIKELIHOODS],

@@ -26,14 +26,15 @@ def effective_beta(config: RunConfig) -> float:
 
 
 def results_frame(runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:
-    """The long-format table of ``runs``; a failed run has one row with no metric."""
+    """The long-format table of ``runs``; a failed run, or a finished one without a metric that
+    applies to it, has one row with no metric, so that every run appears in the table."""
     rows = []
     for config, outcome in runs:
         base = {"run_id": config.run_id, "suite": config.suite, "dataset": config.data.dataset,
                 "model": config.model.name, "decoder": config.model.decoder,
                 "beta": effective_beta(config), "latent_dim": config.model.latent_dim,
                 "seed": config.seed, "status": outcome.status, "reason": outcome.reason}
-        if outcome.status != "done":
+        if outcome.status != "done" or not outcome.metrics:
             rows.append({**base, "metric": "", "value": math.nan, "higher_is_better": ""})
             continue
         for name, value in outcome.metrics.items():

@@ -1,10 +1,11 @@
 """The training loop: one flat pass over epochs and batches, with checkpoints and a NaN guard.
 
 Data lives on the device as one tensor and is batched by indexing with a shuffled permutation,
-so no per-sample Python work happens in the loop. Each epoch ends with an atomic checkpoint;
-starting the same run again picks up after the last finished epoch and, on the CPU, reproduces
-the uninterrupted run bit for bit (the shuffle of epoch e depends only on (seed, e), and the
-global RNG state used by the reparameterization noise is checkpointed).
+so no per-sample Python work happens in the loop. Each epoch but the last ends with an atomic
+checkpoint, written behind the loop (:mod:`checkpoint`); the last one's place is taken by the
+run's ``model.pt``. Starting the same run again picks up after the last checkpointed epoch and,
+on the CPU, reproduces the uninterrupted run bit for bit (the shuffle of epoch e depends only on
+(seed, e), and the global RNG state used by the reparameterization noise is checkpointed).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from latentbench.benchmarks.checkpoint import CheckpointWriter
 from latentbench.benchmarks.config import TrainSpec
-from latentbench.benchmarks.storage import save_torch_atomic
 from latentbench.models.protocol import LatentModel
 
 CHECKPOINT = "checkpoint.pt"
@@ -68,6 +69,7 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
         if progress:
             tqdm.write(f"{run_dir.name}: resuming after epoch {outcome.resumed_from_epoch}")
 
+    writer = CheckpointWriter(checkpoint_path)
     model.train()
     steps = math.ceil(len(images) / spec.batch_size)
     for epoch in range(outcome.resumed_from_epoch, spec.epochs):
@@ -85,6 +87,7 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
                 mean_loss = totals["loss"].item() / step
                 if not math.isfinite(mean_loss):
                     bar.close()
+                    writer.wait()
                     outcome.failed = True
                     outcome.reason = (f"non-finite loss ({mean_loss}) in epoch {epoch + 1}, "
                                       f"by step {step} of {steps}")
@@ -93,12 +96,14 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
         outcome.history.append({"epoch": epoch + 1,
                                 **{name: total.item() / steps for name, total in totals.items()},
                                 "seconds": time.perf_counter() - started})
-        save_torch_atomic(checkpoint_path, {
-            "model": model.state_dict(),
-            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-            "cpu_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "history": outcome.history,
-        })
+        if epoch + 1 < spec.epochs:  # after the last epoch the run's model.pt takes its place
+            writer.save({
+                "model": model.state_dict(),
+                "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+                "cpu_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "history": outcome.history,
+            })
+    writer.wait()
     model.eval()
     return outcome

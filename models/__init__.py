@@ -3,7 +3,8 @@
 Importing this package registers every built-in model, encoder, decoder and likelihood.
 """
 
-from latentbench.models import autoencoder, vae
+from latentbench.models import autoencoder, gan, vae
+from latentbench.models.custom import ModuleVAE
 from latentbench.models.decoders import DECODERS
 from latentbench.models.encoders import ENCODERS
 from latentbench.models.gaussian import kl_normal, reparameterize
@@ -21,10 +22,12 @@ __all__ = [
     "LatentModel",
     "LossTerms",
     "ModelSpec",
+    "ModuleVAE",
     "Posterior",
     "Registry",
     "autoencoder",
     "build_model",
+    "gan",
     "kl_normal",
     "reparameterize",
     "vae",

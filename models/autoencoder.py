@@ -43,6 +43,9 @@ class EncoderDecoderModel(LatentModel):
 
     def __init__(self, spec: ModelSpec, image_shape: tuple[int, int, int], code_factor: int):
         super().__init__()
+        if spec.options:
+            raise InputError(f"model.options: only plug-in models take options; "
+                             f"{spec.name!r} got {sorted(spec.options)}")
         self.spec = spec
         self.latent_dim = spec.latent_dim
         self.likelihood = LIKELIHOODS.get(spec.likelihood)(spec)

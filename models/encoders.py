@@ -77,6 +77,7 @@ class ConvEncoder(nn.Module):
                  out_features: int, stage: DownStage,
                  activation: Callable[[], nn.Module] = nn.ReLU) -> None:
         super().__init__()
+        check_image_shape(image_shape)
         channels, height, wide = image_shape
         self.stages = nn.ModuleList([stage(channels, width, activation),
                                      stage(width, 2 * width, activation)])

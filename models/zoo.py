@@ -14,7 +14,6 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
-from latentbench.models.encoders import check_image_shape
 from latentbench.models.protocol import LatentModel, ModelSpec
 from latentbench.models.registry import InputError, Registry
 
@@ -67,9 +66,8 @@ def build_model(spec: ModelSpec, image_shape: tuple[int, int, int]) -> LatentMod
 
     Raises:
         InputError: unknown name, encoder, decoder or likelihood, a setting the model does not
-            take, or an image shape the conv stacks cannot handle.
+            take, or an image shape the model cannot handle.
     """
-    check_image_shape(image_shape)
     cls = model_class(spec.name)
     build = getattr(cls, "from_spec", None) or cls
     return build(spec, image_shape)

@@ -59,6 +59,8 @@ def metrics_by_decoder(
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
+    if values.empty:  # e.g. a GAN-only suite before any sample metric applies
+        return None
     finite = values[pd.to_numeric(values["value"], errors="coerce").map(math.isfinite)]
     finite = finite[finite["decoder"].isin(decoders) & finite["configuration"].isin(configurations)]
     per_metric = finite.groupby("metric", sort=False)["decoder"].nunique()

@@ -136,7 +136,8 @@ def load_results(out_dir: Path | str) -> pd.DataFrame:
     # directory's "failed: <reason>" line; accept both and split the reason out.
     status = frame["status"].fillna("").astype(str).str.strip()
     is_failed = status.str.lower().str.startswith("failed")
-    inline_reason = status.str.partition(":")[2].str.strip()
+    # split, not partition: partition's result has no columns on an empty frame.
+    inline_reason = status.str.split(":", n=1).str[1].astype("string").fillna("").str.strip()
     if "reason" not in frame.columns:
         frame["reason"] = pd.NA
     reason = frame["reason"].astype("string").str.strip()

@@ -203,3 +203,28 @@ def test_shipped_suite_runs_and_its_models_learn(tmp_path, suite):
     assert len(mse) == results.run_id.nunique() and (mse < 0.8 * _mean_image_mse(n_test)).all()
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 2 * results.run_id.nunique()
+
+
+def test_a_gan_suite_has_no_encoder_metrics_but_its_runs_and_samples_are_reported(tmp_path):
+    text = TINY.replace('model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]',
+                        'model = [{{ name = "dcgan" }}]\n'
+                        '"model.decoder" = ["transposed", "unpool-nearest"]')
+    out = tmp_path / "out"
+    result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    results = pd.read_csv(out / "results.csv")
+    # Absent, never zero: one row per run with no metric, none of the encoder metrics.
+    assert len(results) == 2 and results.metric.isna().all() and (results.status == "done").all()
+    for run_id in results.run_id:
+        assert not (out / "runs" / run_id / "reconstructions.png").exists()
+        assert (out / "runs" / run_id / "samples.png").exists()
+    report = (out / "report.html").read_text()
+    assert "Decoders side by side" in report and "no encoder" in report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["decoders", "gan"])
+def test_model_zoo_suites_complete(tmp_path, suite):
+    result = latentbench("run", suite, "--out", str(tmp_path / suite), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "Decoders side by side" in (tmp_path / suite / "report.html").read_text()

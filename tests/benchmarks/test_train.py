@@ -53,16 +53,16 @@ def test_resuming_after_an_interruption_reproduces_the_uninterrupted_run(tmp_pat
     straight = fresh()
     train(straight, images(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path / "a",
           progress=False)
-    # Two epochs, then "start the same run again" with three: a new process would rebuild the
-    # model from the seed and find the checkpoint. Scramble the global RNG in between, as a new
-    # process would have a different state.
+    # Two epochs (a checkpoint after the first; the last is the run's model.pt), then "start the
+    # same run again" with three: a new process would rebuild the model from the seed and find
+    # the checkpoint. Scramble the global RNG in between, as a new process would.
     train(fresh(), images(), TrainSpec(epochs=2, batch_size=16), 0, tmp_path / "b",
           progress=False)
     torch.manual_seed(12345)
     resumed = fresh()
     outcome = train(resumed, images(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path / "b",
                     progress=False)
-    assert outcome.resumed_from_epoch == 2 and len(outcome.history) == 3
+    assert outcome.resumed_from_epoch == 1 and len(outcome.history) == 3
     assert torch.equal(weights(straight), weights(resumed))
 
 
@@ -79,13 +79,14 @@ def test_the_beta_schedule_resumes_where_it_stopped(tmp_path: Path):
                      beta_schedule="warmup", warmup_steps=10)
     torch.manual_seed(0)
     model = build_model(spec, SHAPE)
-    train(model, images(), TrainSpec(epochs=1, batch_size=16), 0, tmp_path, progress=False)
+    train(model, images(), TrainSpec(epochs=2, batch_size=16), 0, tmp_path, progress=False)
     torch.manual_seed(0)
     resumed = build_model(spec, SHAPE)
-    outcome = train(resumed, images(), TrainSpec(epochs=2, batch_size=16), 0, tmp_path,
+    outcome = train(resumed, images(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path,
                     progress=False)
-    # 96 images / 16 = 6 steps an epoch: epoch 1 averages β over steps 0–5, epoch 2 over 6–11.
-    assert resumed.step == 12
+    # 96 images / 16 = 6 steps an epoch: epoch 1 averages β over steps 0–5, epoch 2 over 6–11;
+    # the run resumed after epoch 1 (its checkpoint) and took steps 6–17.
+    assert outcome.resumed_from_epoch == 1 and resumed.step == 18
     assert outcome.history[0]["beta"] == pytest.approx(2.0 * sum(range(6)) / 10 / 6)
     assert outcome.history[1]["beta"] == pytest.approx(2.0 * (6 + 7 + 8 + 9 + 10 + 10) / 10 / 6)
 

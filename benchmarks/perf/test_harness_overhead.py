@@ -1,0 +1,117 @@
+"""pytest-benchmark: the training harness against a bare PyTorch loop on the same plug-in model.
+
+A model built from arbitrary encoder and decoder modules must train through
+``latentbench.benchmarks.train.train`` as fast as through the loop its author would write by
+hand: Adam, a shuffled permutation sliced into batches, ``loss.backward()``, ``step()``. Both arms
+train the same :class:`ModuleVAE` (MLPs) from the same initial weights on the same 2,048 images
+for two epochs; the harness pays for everything it does beyond that (the running loss sums, the
+NaN guard's reads, the progress bar object, the checkpoints), as it does in a run.
+
+With ``--benchmark-enable`` the rounds alternate between the two arms, so load from elsewhere on
+the machine hits both alike, and the test fails when the harness reaches less than 95% of the
+bare loop's images/s (the median over rounds of bare seconds / harness seconds). With
+``--benchmark-disable`` (the default CI run) each arm runs once and only the losses are
+checked.
+"""
+
+import math
+import time
+
+import torch
+from torch import nn
+
+from latentbench.benchmarks.config import TrainSpec
+from latentbench.benchmarks.train import epoch_permutation, train
+from latentbench.models import ModuleVAE
+
+SHAPE = (1, 28, 28)
+N_IMAGES = 2048
+BATCH = 128
+# Two epochs, so both kinds of checkpoint a run writes (after an epoch, after the last) count.
+EPOCHS = 2
+LATENT = 16
+HIDDEN = 256
+LR = 1e-3
+SEED = 0
+ROUNDS = 15
+MIN_RATIO = 0.95
+# On a GPU runner both arms train there; the bare loop's closing .item() waits for the device.
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def mlp_vae() -> ModuleVAE:
+    """The same initial weights every call: arbitrary modules, nothing latentbench built."""
+    torch.manual_seed(SEED)
+    pixels = math.prod(SHAPE)
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(pixels, HIDDEN), nn.ReLU(),
+                            nn.Linear(HIDDEN, 2 * LATENT))
+    decoder = nn.Sequential(nn.Linear(LATENT, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, pixels),
+                            nn.Unflatten(1, SHAPE))
+    return ModuleVAE(encoder, decoder, LATENT).to(DEVICE)
+
+
+def bare_loop(model: ModuleVAE, images: torch.Tensor) -> float:
+    """The epochs as a user would write them; returns the last batch's loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    model.train()
+    for epoch in range(EPOCHS):
+        for index in epoch_permutation(len(images), SEED, epoch, images.device).split(BATCH):
+            loss = model.loss(images[index]).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return loss.item()
+
+
+def test_harness_trains_as_fast_as_a_bare_loop(benchmark, tmp_path):
+    images = torch.rand(N_IMAGES, *SHAPE, generator=torch.Generator().manual_seed(SEED))
+    images = images.to(DEVICE)
+    spec = TrainSpec(epochs=EPOCHS, batch_size=BATCH, lr=LR)
+    bare_seconds: list[float] = []
+    harness_seconds: list[float] = []
+    bare_losses: list[float] = []
+
+    def setup():
+        # Untimed by pytest-benchmark: one bare round before each harness round, interleaved.
+        model = mlp_vae()
+        started = time.perf_counter()
+        bare_losses.append(bare_loop(model, images))
+        bare_seconds.append(time.perf_counter() - started)
+        run_dir = tmp_path / f"round-{len(bare_seconds)}"  # fresh: no checkpoint to resume
+        return (mlp_vae(), run_dir), {}
+
+    def harness(model, run_dir):
+        started = time.perf_counter()
+        outcome = train(model, images, spec, SEED, run_dir, progress=False)
+        harness_seconds.append(time.perf_counter() - started)
+        return outcome
+
+    warmup = 1 if benchmark.enabled else 0
+    outcome = benchmark.pedantic(harness, setup=setup, rounds=ROUNDS if benchmark.enabled else 1,
+                                 warmup_rounds=warmup)
+
+    assert not outcome.failed and len(outcome.history) == EPOCHS
+    assert math.isfinite(outcome.history[-1]["loss"]) and all(map(math.isfinite, bare_losses))
+    # The warm-up round went through setup and harness too; leave it out of the comparison.
+    bare, timed = bare_seconds[warmup:], harness_seconds[warmup:]
+    images_seen = N_IMAGES * EPOCHS
+    bare_ips, harness_ips = images_seen / min(bare), images_seen / min(timed)
+    # Each harness round ran right after its bare round: the median of the paired ratios is what
+    # load elsewhere on the machine disturbs least.
+    paired = sorted(b / h for b, h in zip(bare, timed, strict=True))
+    ratio = paired[len(paired) // 2]
+    benchmark.extra_info.update({
+        "images": N_IMAGES, "epochs": EPOCHS, "batch_size": BATCH,
+        "device": str(DEVICE), "threads": torch.get_num_threads(),
+        "bare_img_s": round(bare_ips, 1), "harness_img_s": round(harness_ips, 1),
+        "harness_over_bare": round(ratio, 4),
+        "harness_over_bare_best_rounds": round(harness_ips / bare_ips, 4),
+        "bare_img_s_median": round(images_seen / sorted(bare)[len(bare) // 2], 1),
+        "harness_img_s_median": round(images_seen / sorted(timed)[len(timed) // 2], 1),
+    })
+    if benchmark.enabled:
+        assert ratio >= MIN_RATIO, (
+            f"the harness trains at {ratio:.1%} of a bare loop's speed (median of {len(paired)} "
+            f"paired rounds; best rounds {harness_ips:.0f} against {bare_ips:.0f} img/s), "
+            f"needs {MIN_RATIO:.0%}")
+

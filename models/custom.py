@@ -1,0 +1,187 @@
+"""A VAE (or AE) built from any encoder and decoder ``nn.Module``: the base of user plug-ins.
+
+Subclass :class:`ModuleVAE`, build your modules in ``from_spec`` (reading your own settings from
+``[model.options]``), and name the class in a suite (``model.name = "my_models:MLPVAE"``) or
+register it under the ``latentbench.models`` entry-point group. The loss, the pixel likelihood,
+the sampling and the capabilities come from here, so a plug-in is scored exactly like the
+built-in models. See the README section "Bring your own model".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.likelihoods import LIKELIHOODS
+from latentbench.models.protocol import LatentModel, LossTerms, ModelSpec, Posterior
+from latentbench.models.registry import InputError
+
+
+class ModuleVAE(LatentModel):
+    r"""A VAE from an arbitrary encoder and decoder, with a β-weighted KL (pythae style).
+
+    .. math::
+        \mathcal L(x) = -\log p(x \mid z) + \beta\,\mathrm{KL}\big(q(z \mid x) \,\|\,
+        \mathcal N(0, I)\big), \quad z = \mu + \sigma \odot \varepsilon
+
+    with the reconstruction term summed over pixels, the KL summed over latent dimensions, both
+    averaged over the batch (the latentbench loss convention). With ``variational=False`` it is
+    a deterministic autoencoder: ``loss = −log p(x | z = enc(x))``, no KL; it has no prior, so
+    its samples, decoded from z ~ N(0, I), are only as good as its codes happen to match N(0, I)
+    (override :meth:`sample`, and fit what it needs in :meth:`calibrate`, for better).
+
+    Args:
+        encoder: maps images ``[N, C, H, W]`` in [0, 1] to ``[N, 2·latent_dim]`` (μ then
+            log σ², for a variational model) or ``[N, latent_dim]`` (the code, when
+            ``variational=False``).
+        decoder: maps codes ``[N, latent_dim]`` to logits ``[N, C, H, W]``; the decoded image is
+            ``sigmoid(logits)``.
+        latent_dim: size of the latent code.
+        beta: weight of the KL term; ``None`` means 1 (the plain VAE). Must be ``None`` when
+            ``variational=False``.
+        likelihood: a registered pixel likelihood (``latentbench list likelihoods``):
+            ``bernoulli``, ``gaussian`` or ``gaussian-learned``.
+        sigma: σ of the Gaussian likelihoods (the starting σ of ``gaussian-learned``).
+        variational: ``True`` for a Gaussian posterior (capabilities ``encode``, ``variational``,
+            ``sample``), ``False`` for a deterministic code (``encode``, ``sample``).
+
+    Raises:
+        InputError: unknown likelihood, a bad ``latent_dim``, ``beta`` or ``sigma``, or a
+            ``beta`` for a deterministic model.
+        TypeError: ``encoder`` or ``decoder`` is not an ``nn.Module``.
+
+    Example:
+        >>> from torch import nn
+        >>> model = ModuleVAE(nn.Sequential(nn.Flatten(), nn.Linear(16, 4)),
+        ...                   nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4))),
+        ...                   latent_dim=2)
+        >>> sorted(model.capabilities)
+        ['encode', 'sample', 'variational']
+    """
+
+    summary = "VAE / AE from user encoder and decoder modules (a plug-in base class)"
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, *,
+                 beta: float | None = None, likelihood: str = "bernoulli",
+                 sigma: float = 0.5**0.5, variational: bool = True) -> None:
+        super().__init__()
+        for name, module in (("encoder", encoder), ("decoder", decoder)):
+            if not isinstance(module, nn.Module):
+                raise TypeError(f"{name}: expected an nn.Module, got {type(module).__name__}")
+        if not variational and beta is not None:
+            raise InputError("model.beta: a deterministic (variational=False) model has no KL "
+                             "term to weigh")
+        # ModelSpec validates latent_dim, beta and sigma with the suite's error messages, and the
+        # likelihood registry takes a spec.
+        spec = ModelSpec(latent_dim=latent_dim, beta=beta, likelihood=likelihood, sigma=sigma)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.latent_dim = latent_dim
+        self.variational = variational
+        self.beta = 1.0 if beta is None else float(beta)
+        self.likelihood = LIKELIHOODS.get(likelihood)(spec)
+        # An instance attribute shadows the class default, so one class serves both kinds.
+        self.capabilities = frozenset({"encode", "variational", "sample"} if variational
+                                      else {"encode", "sample"})
+        if not variational:
+            self.sampling = "decoded from z ~ N(0, I); a deterministic encoder has no prior"
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, image_shape: tuple[int, int, int]) -> ModuleVAE:
+        """Build the model for ``spec`` and images of ``image_shape`` ``(C, H, W)``.
+
+        Subclasses override this: build the encoder and decoder for ``image_shape``, read their
+        own settings with :meth:`read_options`, and return
+        ``cls(encoder, decoder, **cls.spec_settings(spec))``.
+
+        Raises:
+            InputError: always, on ``ModuleVAE`` itself, which has no modules of its own.
+        """
+        raise InputError(f"model.name: {cls.__name__} builds no modules of its own; subclass "
+                         f"it and define from_spec(cls, spec, image_shape)")
+
+    @staticmethod
+    def spec_settings(spec: ModelSpec) -> dict[str, Any]:
+        """The constructor arguments a suite's ``[model]`` section sets: ``latent_dim``,
+        ``beta``, ``likelihood`` and ``sigma``.
+
+        Raises:
+            InputError: ``model.beta_schedule`` is not ``constant`` (a plug-in has none).
+        """
+        if spec.beta_schedule != "constant":
+            raise InputError(f"model.beta_schedule: ModuleVAE plug-ins use a constant beta, got "
+                             f"{spec.beta_schedule!r}")
+        return {"latent_dim": spec.latent_dim, "beta": spec.beta,
+                "likelihood": spec.likelihood, "sigma": spec.sigma}
+
+    @staticmethod
+    def read_options(spec: ModelSpec, **defaults: Any) -> dict[str, Any]:
+        """``spec.options`` over ``defaults``, each value checked against its default's type
+        (an int is accepted for a float default; a ``None`` default accepts any value).
+
+        Unknown keys are errors, as everywhere in a suite, so a typo in ``[model.options]``
+        does not silently train the default.
+
+        Raises:
+            InputError: a key not in ``defaults`` or a value of another type, naming
+                ``model.options.<key>``.
+        """
+        unknown = sorted(set(spec.options) - set(defaults))
+        if unknown:
+            allowed = ", ".join(sorted(defaults)) or "none"
+            raise InputError(f"model.options.{unknown[0]}: unknown option; allowed: {allowed}")
+        merged = dict(defaults)
+        for key, value in spec.options.items():
+            default = defaults[key]
+            if isinstance(default, float) and isinstance(value, int) \
+                    and not isinstance(value, bool):
+                value = float(value)
+            if default is not None and (type(value) is not type(default)):
+                raise InputError(f"model.options.{key}: expected {type(default).__name__}, got "
+                                 f"{value!r}")
+            merged[key] = value
+        return merged
+
+    def encode(self, x: Tensor) -> Posterior:
+        """μ and log σ² (the encoder's output split in two), or the deterministic code.
+
+        Raises:
+            ValueError: the encoder's output is not ``[N, k·latent_dim]`` (k = 2 or 1).
+        """
+        out = self.encoder(x)
+        width = (2 if self.variational else 1) * self.latent_dim
+        if out.dim() != 2 or out.shape[1] != width:
+            raise ValueError(f"{type(self).__name__}: the encoder must output [N, {width}] "
+                             f"({'2·' if self.variational else ''}latent_dim), got "
+                             f"{list(out.shape)}")
+        if not self.variational:
+            return Posterior(mean=out)
+        mean, logvar = out.chunk(2, dim=1)
+        return Posterior(mean=mean, logvar=logvar)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Logits ``[N, C, H, W]`` of the pixel means for codes ``z`` ``[N, latent_dim]``."""
+        return self.decoder(z)
+
+    def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
+        """−log p(x|z) per image, nats, summed over pixels."""
+        return self.likelihood(logits, x)
+
+    def loss(self, x: Tensor) -> LossTerms:
+        """``recon + β·KL`` on batch ``x`` (``recon`` alone when not variational)."""
+        posterior = self.encode(x)
+        if posterior.logvar is None:
+            recon = self.reconstruction_nll(self.decode(posterior.mean), x).mean()
+            return LossTerms(loss=recon, parts={"recon": recon})
+        z = reparameterize(posterior.mean, posterior.logvar)
+        recon = self.reconstruction_nll(self.decode(z), x).mean()
+        kl = kl_normal(posterior.mean, posterior.logvar).mean()
+        return LossTerms(loss=recon + self.beta * kl, parts={"recon": recon, "kl": kl})
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` images decoded from z ~ N(0, I) (drawn on the CPU, so ``generator`` is one)."""
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return torch.sigmoid(self.decode(z))
