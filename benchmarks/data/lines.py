@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from latentbench.benchmarks.data.registry import DATASETS, DataSpec, ImageData
+from latentbench.benchmarks.data.registry import DATASETS, DataSpec, ImageData, generated_dataset
 
 SIZE = 32
 LINE_WIDTH = 2.0
@@ -194,18 +194,4 @@ def load_lines(spec: DataSpec) -> ImageData:
         whose output is in [−1, 1]; use :func:`lines_to_acai` to map back), int64 labels
         ``⌊10θ/2π⌋`` in 0…9, and float32 factors ``[N, 1]`` = θ in radians named ``("angle",)``.
     """
-    train_seq, test_seq = np.random.SeedSequence(spec.seed).spawn(2)
-    n_train = spec.n_train if spec.n_train is not None else DEFAULT_N_TRAIN
-    n_test = spec.n_test if spec.n_test is not None else DEFAULT_N_TEST
-    train, train_labels, train_factors = _split(np.random.default_rng(train_seq), n_train)
-    test, test_labels, test_factors = _split(np.random.default_rng(test_seq), n_test)
-    return ImageData(
-        name="lines",
-        train=train,
-        test=test,
-        train_labels=train_labels,
-        test_labels=test_labels,
-        train_factors=train_factors,
-        test_factors=test_factors,
-        factor_names=("angle",),
-    )
+    return generated_dataset(spec, "lines", _split, ("angle",), DEFAULT_N_TRAIN, DEFAULT_N_TEST)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 
 from latentbench.models.registry import InputError, Registry
@@ -88,6 +89,27 @@ class ImageData:
             train_factors=cut(self.train_factors, n_train),
             test_factors=cut(self.test_factors, n_test),
         )
+
+
+Draw = Callable[[np.random.Generator, int],
+               tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
+
+
+def generated_dataset(spec: DataSpec, name: str, draw: Draw, factor_names: tuple[str, ...],
+                      default_n_train: int, default_n_test: int) -> ImageData:
+    """A generated dataset: ``draw(rng, n) → (images, labels, factors)`` for each split.
+
+    Train and test come from two independent streams spawned from ``spec.seed``, so they never
+    share a draw, and each split is a prefix of a larger one drawn with the same seed.
+    """
+    train_seq, test_seq = np.random.SeedSequence(spec.seed).spawn(2)
+    n_train = spec.n_train if spec.n_train is not None else default_n_train
+    n_test = spec.n_test if spec.n_test is not None else default_n_test
+    train, train_labels, train_factors = draw(np.random.default_rng(train_seq), n_train)
+    test, test_labels, test_factors = draw(np.random.default_rng(test_seq), n_test)
+    return ImageData(name=name, train=train, test=test, train_labels=train_labels,
+                     test_labels=test_labels, train_factors=train_factors,
+                     test_factors=test_factors, factor_names=factor_names)
 
 
 Loader = Callable[[DataSpec], ImageData]

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from latentbench.benchmarks.data.registry import DATASETS, DataSpec, ImageData
+from latentbench.benchmarks.data.registry import DATASETS, DataSpec, ImageData, generated_dataset
 
 SIZE = 64
 SHAPE_NAMES = ("square", "ellipse", "heart")
@@ -201,18 +201,6 @@ def load_shapes(spec: DataSpec) -> ImageData:
         ``("shape", "scale", "orientation", "x", "y")``, plus ``"colour"`` when ``C = 3``.
     """
     coloured = spec.channels == 3
-    train_seq, test_seq = np.random.SeedSequence(spec.seed).spawn(2)
-    n_train = spec.n_train if spec.n_train is not None else DEFAULT_N_TRAIN
-    n_test = spec.n_test if spec.n_test is not None else DEFAULT_N_TEST
-    train, train_labels, train_factors = _split(np.random.default_rng(train_seq), n_train, coloured)
-    test, test_labels, test_factors = _split(np.random.default_rng(test_seq), n_test, coloured)
-    return ImageData(
-        name="shapes",
-        train=train,
-        test=test,
-        train_labels=train_labels,
-        test_labels=test_labels,
-        train_factors=train_factors,
-        test_factors=test_factors,
-        factor_names=(*_FACTOR_NAMES, "colour") if coloured else _FACTOR_NAMES,
-    )
+    names = (*_FACTOR_NAMES, "colour") if coloured else _FACTOR_NAMES
+    return generated_dataset(spec, "shapes", lambda rng, n: _split(rng, n, coloured), names,
+                             DEFAULT_N_TRAIN, DEFAULT_N_TEST)
