@@ -1,0 +1,97 @@
+"""The Fréchet distance between two Gaussians (the "FID" once the Gaussians are fitted to
+features), computed exactly and fast in float64.
+
+Why our own and not a library's: pytorch-fid takes ``scipy.linalg.sqrtm`` of the non-symmetric
+Σ₁Σ₂ (≈14 s at d = 2048 on 2 cores, with an eps retry and complex round-off to discard);
+torchmetrics takes the general eigenvalues of Σ₁Σ₂ (2.5–4.6 s) and torch-fidelity can return NaN
+on tiny negative eigenvalues. The eigenvalues of Σ₁Σ₂ equal those of the *symmetric* positive
+semi-definite matrix Lᵀ Σ₂ L (Σ₁ = L Lᵀ), so a symmetric eigensolver gives them exactly, real
+and non-negative up to round-off, which is clamped to zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import torch
+
+# Smallest Cholesky pivot, relative to the largest, below which Σ₁ counts as singular.
+SINGULAR_PIVOT = 1e-10
+
+
+def _as_float64(name: str, value: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} has NaN or infinite entries")
+    return array
+
+
+def sqrt_product_trace(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    r""":math:`\operatorname{tr}(\Sigma_1 \Sigma_2)^{1/2}` for symmetric PSD float64 matrices.
+
+    Route: Cholesky :math:`\Sigma_1 = L L^\top` when Σ₁ is positive definite, then the
+    eigenvalues of :math:`L^\top \Sigma_2 L`; when Σ₁ is singular (fewer samples than
+    dimensions) the symmetric square root :math:`S = V \operatorname{diag}(\sqrt{\lambda_+})
+    V^\top` from ``eigh`` takes L's place — exact, with no jitter that would move the value.
+    """
+    try:
+        factor = scipy.linalg.cholesky(sigma1, lower=True, check_finite=False)
+        pivots = np.diag(factor) ** 2
+        # A rank-deficient Σ₁ can still pass Cholesky in floating point, with tiny pivots and
+        # an inaccurate factor: treat that as singular too.
+        if pivots.min() < SINGULAR_PIVOT * pivots.max():
+            raise np.linalg.LinAlgError("numerically singular")
+    except np.linalg.LinAlgError:
+        eigenvalues, vectors = scipy.linalg.eigh(sigma1, check_finite=False)
+        factor = (vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ vectors.T
+    middle = factor.T @ sigma2 @ factor
+    middle = 0.5 * (middle + middle.T)  # symmetric up to round-off; make it exactly so
+    eigenvalues = scipy.linalg.eigvalsh(middle, check_finite=False)
+    # Eigenvalues below the solver's round-off (d·ε·λ_max) are zeros: their square roots would
+    # add ~√ε each. It matters when Σ₁Σ₂ is singular (fewer samples than dimensions), where
+    # dozens of true zeros would otherwise bias the trace by ~1e-8 relative.
+    cutoff = eigenvalues.max(initial=0.0) * len(eigenvalues) * np.finfo(np.float64).eps
+    return float(np.sqrt(np.where(eigenvalues > cutoff, eigenvalues, 0.0)).sum())
+
+
+def frechet_distance(mu1: np.ndarray | torch.Tensor, sigma1: np.ndarray | torch.Tensor,
+                     mu2: np.ndarray | torch.Tensor, sigma2: np.ndarray | torch.Tensor) -> float:
+    r"""Squared Fréchet (2-Wasserstein) distance between :math:`\mathcal N(\mu_1, \Sigma_1)` and
+    :math:`\mathcal N(\mu_2, \Sigma_2)`.
+
+    .. math::
+        d^2 = \lVert \mu_1 - \mu_2 \rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
+              - 2 \operatorname{tr}(\Sigma_1 \Sigma_2)^{1/2}
+
+    Computed in float64 (see :func:`sqrt_product_trace`); the result is real, and clamped at 0
+    where round-off would make it negative. With Σ from features it is the FID — biased upward
+    at finite N, so compare values only at equal sample counts.
+
+    Args:
+        mu1, mu2: means, shape ``[d]``.
+        sigma1, sigma2: covariances (N − 1 normaliser), symmetric positive semi-definite,
+            shape ``[d, d]``. NumPy arrays or tensors.
+
+    Returns:
+        The distance as a Python float.
+
+    Raises:
+        ValueError: shapes that do not match ``[d]`` / ``[d, d]``, non-finite entries, or a
+            covariance that is not symmetric.
+    """
+    mu1, mu2 = _as_float64("mu1", mu1), _as_float64("mu2", mu2)
+    sigma1, sigma2 = _as_float64("sigma1", sigma1), _as_float64("sigma2", sigma2)
+    d = mu1.shape[0] if mu1.ndim == 1 else -1
+    if mu1.ndim != 1 or mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+        raise ValueError(f"expected mu [d] and sigma [d, d] with one d, got {mu1.shape}, "
+                         f"{sigma1.shape}, {mu2.shape}, {sigma2.shape}")
+    for name, sigma in (("sigma1", sigma1), ("sigma2", sigma2)):
+        scale = max(float(np.abs(sigma).max()), 1e-300)
+        if np.abs(sigma - sigma.T).max() > 1e-8 * scale:
+            raise ValueError(f"{name} is not symmetric")
+    diff = mu1 - mu2
+    value = (diff @ diff + np.trace(sigma1) + np.trace(sigma2)
+             - 2.0 * sqrt_product_trace(sigma1, sigma2))
+    return max(float(value), 0.0)
