@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import sys
 from pathlib import Path
 
 import torch
@@ -32,11 +32,11 @@ def run_local(suite: Suite, out_dir: Path, device: torch.device,
         preflight(config)
     done: list[tuple[RunConfig, RunOutcome]] = []
     for number, config in enumerate(suite.runs, start=1):
-        started = time.perf_counter()
         outcome = execute_run(config, out_dir, device, progress=progress)
-        seconds = time.perf_counter() - started
+        took = f"{outcome.seconds:.1f} s" if outcome.seconds else "done before"
         tqdm.write(f"[{number}/{len(suite.runs)}] {config.label} ({config.run_id}): "
-                   f"{_summary(outcome)} [{seconds:.1f} s]")
+                   f"{_summary(outcome)} [{took}]", file=sys.stdout)
+        sys.stdout.flush()  # one line per run shows up at once in CI logs and pipes, too
         done.append((config, outcome))
         write_results(out_dir / "results.csv", done)
     return done

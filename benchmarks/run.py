@@ -18,7 +18,7 @@ import torch
 
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.data import DataSpec, ImageData, load_dataset
-from latentbench.benchmarks.evaluate import evaluate, write_images
+from latentbench.benchmarks.evaluate import check_metric_names, evaluate, write_images
 from latentbench.benchmarks.storage import (
     save_torch_atomic,
     write_json_atomic,
@@ -72,8 +72,6 @@ def preflight(config: RunConfig) -> None:
     Raises:
         InputError: the first problem found, naming its field.
     """
-    from latentbench.benchmarks.evaluate import check_metric_names
-
     data = cached_dataset(config.data)
     build_model(config.model, data.image_shape)
     check_metric_names(config.eval)

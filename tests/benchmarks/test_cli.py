@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from latentbench.benchmarks.config import RunConfig
+from latentbench.benchmarks.config import config_from_tables
 from latentbench.models import ModelSpec, build_model
 
 SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
@@ -76,8 +76,9 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
         run_dir = out / "runs" / run_id
         assert (run_dir / "status").read_text().strip() == "done"
         config = json.loads((run_dir / "config.json").read_text())
-        assert RunConfig(**{}).__class__  # config.json is the resolved config:
+        # config.json is the resolved config: it rebuilds the same run id.
         assert config["train"]["epochs"] == 1 and config["model"]["latent_dim"] == 4
+        assert config_from_tables(config["suite"], config).run_id == run_id
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert set(metrics) == set(results[results.run_id == run_id].metric)
         for image in ("reconstructions.png", "samples.png"):
