@@ -13,23 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def _as_features(name: str, value: np.ndarray | torch.Tensor,
-                 device: torch.device | None = None) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        value = value.detach()
-    else:
-        value = torch.as_tensor(np.asarray(value))
-    value = value.to(dtype=torch.float64, device=device)
-    if value.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D [N, d] array of features, got shape "
-                         f"{tuple(value.shape)}")
-    if len(value) < 2:
-        raise ValueError(f"{name} needs at least 2 samples for the unbiased MMD, got "
-                         f"{len(value)}")
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} has NaN or infinite entries")
-    return value
+from latentbench.metrics.feature_input import feature_matrix
 
 
 def _positive_int(name: str, value: int, minimum: int) -> int:
@@ -125,7 +109,9 @@ def kid(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, *, sub
             ``degree`` below 1, ``gamma`` ≤ 0 or ``coef`` < 0.
     """
     device = real.device if isinstance(real, torch.Tensor) else None
-    x, y = _as_features("real", real, device), _as_features("fake", fake, device)
+    # The unbiased MMD² averages over pairs i ≠ j: each set needs two samples at least.
+    x = feature_matrix("real", real, device, min_rows=2)
+    y = feature_matrix("fake", fake, device, min_rows=2)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
                          f"{y.shape[1]}")

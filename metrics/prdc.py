@@ -17,26 +17,13 @@ import math
 import numpy as np
 import torch
 
+from latentbench.metrics.feature_input import feature_matrix
+
 # Bytes of float64 distances in one block when ``chunk_size`` is not given. A block lives with
 # boolean masks an eighth its size each, so ~0.35 GiB is in flight: well inside the suite's
 # 4 GiB for 50,000 samples a set, and large enough (≈ 670 rows against 50,000) that the
 # per-block overhead of the matrix product and the reductions stays negligible.
 BLOCK_BYTES = 256 * 2**20
-
-
-def _as_features(name: str, value: np.ndarray | torch.Tensor,
-                 device: torch.device | None = None) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        value = value.detach()
-    else:
-        value = torch.as_tensor(np.asarray(value))
-    value = value.to(dtype=torch.float64, device=device)
-    if value.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D [N, d] array of features, got shape "
-                         f"{tuple(value.shape)}")
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} has NaN or infinite entries")
-    return value
 
 
 def _squared_distances(rows: torch.Tensor, rows_sq: torch.Tensor, cols: torch.Tensor,
@@ -178,7 +165,7 @@ def prdc(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: in
             below 1 or not below a set's size; ``chunk_size`` below 1.
     """
     device = real.device if isinstance(real, torch.Tensor) else None
-    x, y = _as_features("real", real, device), _as_features("fake", fake, device)
+    x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
                          f"{y.shape[1]}")
