@@ -3,12 +3,23 @@
 Importing this package registers all metrics in :data:`METRICS`.
 """
 
-from latentbench.metrics import elbo, reconstruction
+from latentbench.metrics import checkerboard, elbo, reconstruction
 from latentbench.metrics.context import EvalContext, TestPass
 from latentbench.metrics.frechet import frechet_distance
 from latentbench.metrics.kid import kid
 from latentbench.metrics.prdc import prdc
 from latentbench.metrics.registry import METRICS, Metric, register_metric
 
-__all__ = ["METRICS", "EvalContext", "Metric", "TestPass", "elbo", "frechet_distance", "kid",
-           "prdc", "reconstruction", "register_metric"]
+__all__ = [
+    "METRICS",
+    "EvalContext",
+    "Metric",
+    "TestPass",
+    "checkerboard",
+    "elbo",
+    "frechet_distance",
+    "kid",
+    "prdc",
+    "reconstruction",
+    "register_metric",
+]
