@@ -1,19 +1,24 @@
 """What a metric is computed from: the trained model, the data, and passes shared between metrics.
 
 Several metrics read the same forward pass (MSE, BCE, PSNR and SSIM all need the test
-reconstructions; rate, distortion and −ELBO the posterior), so the context computes each pass
-once, lazily, and every metric reads from it.
+reconstructions; rate, distortion and −ELBO the posterior; FID, KID and PRDC the same features of
+the same samples), so the context computes each pass once, lazily, and every metric reads it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
 from torch import Tensor
 
 from latentbench.models.protocol import LatentModel
+
+if TYPE_CHECKING:
+    from latentbench.metrics.features import FeatureExtractor
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,9 @@ class TestPass:
             encoder), nats.
         rate: KL(q(z|x) ‖ N(0, I)), nats; ``None`` for a deterministic encoder.
         pixels: pixels per image (C·H·W), to turn sums into per-pixel means.
+        latent_mean: the posterior means (an AE: its codes), float64 ``[N, latent_dim]``.
+        latent_logvar: the posterior log-variances, ``[N, latent_dim]``; ``None`` for a
+            deterministic encoder.
     """
 
     squared_error: Tensor
@@ -38,6 +46,100 @@ class TestPass:
     distortion: Tensor
     rate: Tensor | None
     pixels: int
+    latent_mean: Tensor | None = None
+    latent_logvar: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How much evaluation to do: the knobs of the metrics, shared by every run of a suite.
+
+    Attributes:
+        fake_samples: generated samples for the distribution metrics (FID, KID, PRDC,
+            checkerboard); ``None``: as many as there are test images, so both sets have equal N
+            (FID is biased upward at small N and compares only at equal N).
+        kid_subsets, kid_subset_size: KID's random subsets (torchmetrics' 100 × 1,000; clipped
+            to the set sizes).
+        interp_pairs, interp_steps: interpolations between random pairs of test images (a GAN:
+            of prior samples) and the points on each, endpoints included (ACAI: 16 × 16).
+        interp_path: ``lerp`` (straight line in latent space) or ``slerp`` (great circle).
+        ppl_pairs: latent pairs for the perceptual path length.
+        ppl_epsilon: the step ε of the path-length finite difference (StyleGAN: 1e-4).
+        iwae_k: importance samples per image for ``iwae_nll`` (Burda et al.: 5,000).
+        features: feature extractors of the feature-space metrics (``fid[lenet-mnist]``);
+            ``None``: the dataset's default one.
+        inception_weights: a local ``pt_inception-2015-12-05`` weights file for
+            ``inception-v3`` (else the ``LATENTBENCH_INCEPTION_WEIGHTS`` variable).
+    """
+
+    fake_samples: int | None = None
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    interp_pairs: int = 16
+    interp_steps: int = 16
+    interp_path: str = "lerp"
+    ppl_pairs: int = 1024
+    ppl_epsilon: float = 1e-4
+    iwae_k: int = 100
+    features: tuple[str, ...] | None = None
+    inception_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The features of one image set in one feature space, with their first two moments.
+
+    Attributes:
+        features: float32 ``[N, d]`` on the CPU (PRDC and KID need the points themselves).
+        mean: float64 ``[d]``.
+        cov: float64 ``[d, d]``, normaliser N − 1 — accumulated as float64 running sums while
+            the features stream in, as FID asks.
+    """
+
+    features: Tensor
+    mean: Tensor
+    cov: Tensor
+
+    @property
+    def n(self) -> int:
+        return len(self.features)
+
+
+class RealFeatureStore(Protocol):
+    """Disk cache of real-data feature sets (the harness provides one; see ``benchmarks``)."""
+
+    def get_or_compute(self, split: str, extractor: FeatureExtractor,
+                       compute: Callable[[], FeatureSet]) -> FeatureSet:
+        """The cached set of ``split`` in ``extractor``'s space, computing and storing it once."""
+        ...
+
+
+def embed_moments(extractor: Callable[[Tensor], Tensor], batches: Iterator[Tensor],
+                  count: int) -> FeatureSet:
+    """Stream ``batches`` of images through ``extractor`` into a :class:`FeatureSet`.
+
+    The features go straight into one preallocated float32 matrix and the sums Σf and Σffᵀ into
+    float64 accumulators, so a set is held once, never twice.
+    """
+    features: Tensor | None = None
+    total = second = None
+    row = 0
+    for batch in batches:
+        f = extractor(batch).detach()
+        if features is None:
+            features = torch.empty(count, f.shape[1], dtype=torch.float32)
+            total = torch.zeros(f.shape[1], dtype=torch.float64, device=f.device)
+            second = torch.zeros(f.shape[1], f.shape[1], dtype=torch.float64, device=f.device)
+        f64 = f.double()
+        total += f64.sum(0)
+        second.addmm_(f64.T, f64)
+        features[row:row + len(f)] = f.float().cpu()
+        row += len(f)
+    if features is None or row != count or count < 2:
+        raise ValueError(f"a feature set needs at least 2 images, got {row} of {count}")
+    mean = total / count
+    cov = (second - count * torch.outer(mean, mean)) / (count - 1)
+    return FeatureSet(features, mean.cpu(), cov.cpu())
 
 
 @dataclass
@@ -49,6 +151,10 @@ class EvalContext:
         test_images, train_images: float32 ``[N, C, H, W]`` in [0, 1] (CPU; batches are moved).
         batch_size: evaluation batch size.
         seed: seeds every random draw of the evaluation, so scores are reproducible.
+        settings: the metric knobs (sample counts, interpolation protocol, ...).
+        dataset: the dataset's registered name (ACAI scores exist only on ``lines``).
+        load_extractor: name → feature extractor, for feature-space metrics.
+        real_features: disk cache of real-data feature sets; ``None`` computes them each time.
     """
 
     model: LatentModel
@@ -56,6 +162,12 @@ class EvalContext:
     train_images: Tensor
     batch_size: int = 256
     seed: int = 0
+    settings: EvalSettings = field(default_factory=EvalSettings)
+    dataset: str = ""
+    load_extractor: Callable[[str], FeatureExtractor] | None = None
+    real_features: RealFeatureStore | None = None
+    _extractors: dict[str, FeatureExtractor] = field(default_factory=dict, repr=False)
+    _feature_sets: dict[tuple[str, str], FeatureSet] = field(default_factory=dict, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -65,7 +177,7 @@ class EvalContext:
         """A fresh CPU generator seeded with :attr:`seed`, so each metric's draws are fixed."""
         return torch.Generator().manual_seed(self.seed)
 
-    def batches(self, images: Tensor):
+    def batches(self, images: Tensor) -> Iterator[Tensor]:
         """Yield device batches of ``images``, in order."""
         for batch in images.split(self.batch_size):
             yield batch.to(self.device, non_blocking=True)
@@ -75,3 +187,54 @@ class EvalContext:
         from latentbench.metrics.reconstruction import reconstruction_pass
 
         return reconstruction_pass(self)
+
+    @cached_property
+    def samples(self) -> Tensor:
+        """Generated images, float32 ``[M, C, H, W]`` in [0, 1] on the CPU, drawn once per
+        evaluation from :meth:`generator`; ``M`` = ``settings.fake_samples`` or the number of
+        test images. Every sample-based metric and feature space sees these same samples."""
+        count = self.settings.fake_samples or len(self.test_images)
+        generator = self.generator()
+        chunks = [self.model.sample(min(self.batch_size, count - start), generator=generator)
+                  .float().cpu() for start in range(0, count, self.batch_size)]
+        return torch.cat(chunks)
+
+    def extractor(self, name: str) -> FeatureExtractor:
+        """The feature extractor ``name``, loaded once and moved to the model's device."""
+        if name not in self._extractors:
+            if self.load_extractor is None:
+                raise ValueError("this evaluation has no feature extractors (load_extractor)")
+            self._extractors[name] = self.load_extractor(name).to(self.device).eval()
+        return self._extractors[name]
+
+    def embed(self, extractor: str, images: Tensor) -> FeatureSet:
+        """Features of ``images`` (CPU or device, ``[N, C, H, W]`` in [0, 1]), not cached."""
+        with torch.no_grad():
+            return embed_moments(self.extractor(extractor), self.batches(images), len(images))
+
+    def feature_set(self, extractor: str,
+                    which: Literal["test", "train", "samples"] | str,
+                    images: Callable[[], Tensor] | None = None) -> FeatureSet:
+        """The features of an image set, computed once per evaluation and shared by every
+        metric in that space.
+
+        ``test`` and ``train`` are the real splits, read from (and written to) the disk cache
+        when there is one; ``samples`` are :attr:`samples`; any other name is the set that
+        ``images()`` returns (interpolation midpoints, say).
+        """
+        key = (extractor, which)
+        if key not in self._feature_sets:
+            if which in ("test", "train"):
+                split = self.test_images if which == "test" else self.train_images
+                compute = lambda: self.embed(extractor, split)  # noqa: E731
+                store = self.real_features
+                self._feature_sets[key] = (compute() if store is None else
+                                           store.get_or_compute(which, self.extractor(extractor),
+                                                                compute))
+            elif which == "samples":
+                self._feature_sets[key] = self.embed(extractor, self.samples)
+            else:
+                if images is None:
+                    raise ValueError(f"feature set {which!r} needs an images() function")
+                self._feature_sets[key] = self.embed(extractor, images())
+        return self._feature_sets[key]

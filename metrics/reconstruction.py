@@ -28,9 +28,12 @@ def reconstruction_pass(ctx: EvalContext) -> TestPass:
     model, generator = ctx.model, ctx.generator()
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in
                                             ("squared_error", "bce", "psnr", "ssim", "distortion",
-                                             "rate")}
+                                             "rate", "latent_mean", "latent_logvar")}
     for x in ctx.batches(ctx.test_images):
         posterior = model.encode(x)
+        parts["latent_mean"].append(posterior.mean.flatten(1))
+        if posterior.logvar is not None:
+            parts["latent_logvar"].append(posterior.logvar.flatten(1))
         logits = model.decode_posterior(posterior.mean, posterior)
         x_hat = torch.sigmoid(logits)
         parts["squared_error"].append((x - x_hat).square().flatten(1).sum(1))

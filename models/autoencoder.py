@@ -105,9 +105,10 @@ class Autoencoder(EncoderDecoderModel):
         recon = self.reconstruction_nll(logits, x).mean()
         return LossTerms(loss=recon, parts={"recon": recon})
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` codes from N(m, S), the Gaussian :meth:`calibrate` fitted to the training codes."""
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.code_mean)
-        return torch.sigmoid(self.decode(self.code_mean + eps @ self.code_scale_tril.T))
+        return self.code_mean + eps @ self.code_scale_tril.T
 
     @torch.no_grad()
     def calibrate(self, train_images: Tensor, batch_size: int) -> None:

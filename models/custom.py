@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from latentbench.models.gaussian import kl_normal, reparameterize
@@ -181,7 +180,3 @@ class ModuleVAE(LatentModel):
         kl = kl_normal(posterior.mean, posterior.logvar).mean()
         return LossTerms(loss=recon + self.beta * kl, parts={"recon": recon, "kl": kl})
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images decoded from z ~ N(0, I) (drawn on the CPU, so ``generator`` is one)."""
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return torch.sigmoid(self.decode(z))

@@ -211,8 +211,3 @@ class DCGAN(LatentModel):
         d_loss, g_loss = d_loss.detach(), g_loss.detach()
         return LossTerms(loss=d_loss + g_loss, parts={"d_loss": d_loss, "g_loss": g_loss})
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images in [0, 1]. ``z`` is drawn on the CPU with ``generator`` and then moved,
-        so a seed gives the same samples on every device."""
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return torch.sigmoid(self.decode(z))

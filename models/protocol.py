@@ -141,9 +141,20 @@ class LatentModel(nn.Module, ABC):
     def loss(self, x: Tensor) -> LossTerms:
         """The training objective on a batch ``x`` (see :class:`LossTerms`)."""
 
-    @abstractmethod
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` codes ``[n, latent_dim]`` from the distribution :meth:`sample` decodes.
+
+        Default: the prior N(0, I), drawn on the CPU with ``generator`` and then moved, so a seed
+        gives the same codes on every device. Latent-space metrics (prior coverage, path
+        length) compare against this distribution, so a model that samples from elsewhere (the
+        AE's fitted Gaussian) overrides it.
+        """
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` new images in [0, 1]."""
+        """``n`` new images in [0, 1]: :meth:`sample_latent` decoded. Default for every model
+        whose decoder takes a plain code."""
+        return torch.sigmoid(self.decode(self.sample_latent(n, generator)))
 
     def decode_posterior(self, z: Tensor, posterior: Posterior) -> Tensor:
         """Decode ``z`` drawn from ``posterior``: decoders that reuse encoder side information

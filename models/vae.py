@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from latentbench.models.autoencoder import EncoderDecoderModel
@@ -81,6 +80,3 @@ class VAE(EncoderDecoderModel):
         return LossTerms(loss=recon + beta * kl,
                          parts={"recon": recon, "kl": kl, "beta": recon.new_tensor(beta)})
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return torch.sigmoid(self.decode(z))
