@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from latentbench.benchmarks.data.registry import DataSpec
+from latentbench.metrics.context import EvalSettings
 from latentbench.models.protocol import ModelSpec
 from latentbench.models.registry import InputError
 
@@ -41,11 +42,14 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
-class EvalSpec:
-    """The ``[eval]`` section.
+class EvalSpec(EvalSettings):
+    """The ``[eval]`` section: what to compute and show, plus the metric knobs of
+    :class:`~latentbench.metrics.context.EvalSettings` (sample counts, interpolation protocol,
+    feature extractors).
 
     Attributes:
-        metrics: metric names to compute; ``None`` computes every metric that applies.
+        metrics: metric keys to compute (``fid`` for every extractor, ``fid[lenet-mnist]`` for
+            one); ``None`` computes every default metric that applies.
         batch_size: images per evaluation batch.
         grid_images: test images shown with their reconstructions in the report.
         samples: prior samples shown in the report.
@@ -57,6 +61,7 @@ class EvalSpec:
     samples: int = 64
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive(self, "eval", ("batch_size", "grid_images", "samples"))
 
 

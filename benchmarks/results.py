@@ -10,11 +10,11 @@ import pandas as pd
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.run import RunOutcome
 from latentbench.benchmarks.storage import write_text_atomic
-from latentbench.metrics import METRICS
+from latentbench.metrics.registry import parse_key
 from latentbench.models.zoo import model_class
 
 COLUMNS = ["run_id", "suite", "dataset", "model", "decoder", "beta", "latent_dim", "seed",
-           "metric", "value", "higher_is_better", "status", "reason"]
+           "metric", "value", "samples", "higher_is_better", "status", "reason"]
 
 
 def effective_beta(config: RunConfig) -> float:
@@ -35,12 +35,17 @@ def results_frame(runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:
                 "beta": effective_beta(config), "latent_dim": config.model.latent_dim,
                 "seed": config.seed, "status": outcome.status, "reason": outcome.reason}
         if outcome.status != "done" or not outcome.metrics:
-            rows.append({**base, "metric": "", "value": math.nan, "higher_is_better": ""})
+            rows.append({**base, "metric": "", "value": math.nan, "samples": pd.NA,
+                         "higher_is_better": ""})
             continue
-        for name, value in outcome.metrics.items():
-            rows.append({**base, "metric": name, "value": value,
-                         "higher_is_better": METRICS.get(name).higher_is_better})
-    return pd.DataFrame(rows, columns=COLUMNS)
+        for key, value in outcome.metrics.items():
+            higher = parse_key(key)[0].higher_is_better
+            rows.append({**base, "metric": key, "value": value,
+                         "samples": outcome.samples.get(key, pd.NA),
+                         "higher_is_better": "" if higher is None else higher})
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["samples"] = frame["samples"].astype("Int64")  # counts, blank where none
+    return frame
 
 
 def write_results(path: Path, runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:

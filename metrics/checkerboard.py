@@ -40,10 +40,6 @@ def nyquist_power(images: Tensor) -> Tensor:
 @register_metric("checkerboard", higher_is_better=False, needs={"sample"}, unit="ratio")
 def checkerboard(ctx: EvalContext) -> float:
     """Nyquist-bin power of samples over that of test images (1 = like the data)."""
-    generator = ctx.generator()
-    fake = []
-    for start in range(0, len(ctx.test_images), ctx.batch_size):
-        count = min(ctx.batch_size, len(ctx.test_images) - start)
-        fake.append(nyquist_power(ctx.model.sample(count, generator=generator).cpu()))
+    fake = nyquist_power(ctx.samples)
     real = torch.cat([nyquist_power(x.cpu()) for x in ctx.batches(ctx.test_images)])
-    return float(torch.cat(fake).mean() / real.mean())
+    return float(fake.mean() / real.mean())

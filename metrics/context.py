@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import torch
 from torch import Tensor
 
 from latentbench.models.protocol import LatentModel
+from latentbench.models.registry import InputError
 
 if TYPE_CHECKING:
     from latentbench.metrics.features import FeatureExtractor
+
+T = TypeVar("T")
+
+#: How interpolations move through latent space (see ``metrics.interpolation``).
+INTERPOLATION_PATHS = ("lerp", "slerp")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,24 @@ class EvalSettings:
     iwae_k: int = 100
     features: tuple[str, ...] | None = None
     inception_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("fake_samples", 2), ("kid_subsets", 1), ("kid_subset_size", 2),
+                              ("interp_pairs", 1), ("interp_steps", 3), ("ppl_pairs", 2),
+                              ("iwae_k", 1)):
+            value = getattr(self, name)
+            if value is None and name == "fake_samples":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InputError(f"eval.{name}: must be an integer >= {minimum}, got {value!r}")
+        if self.interp_path not in INTERPOLATION_PATHS:
+            raise InputError(f"eval.interp_path: must be one of {', '.join(INTERPOLATION_PATHS)}"
+                             f", got {self.interp_path!r}")
+        if not 0 < self.ppl_epsilon < 1:
+            raise InputError(f"eval.ppl_epsilon: must be in (0, 1), got {self.ppl_epsilon!r}")
+        if self.features is not None and not self.features:
+            raise InputError("eval.features: give at least one extractor, or leave it out for "
+                             "the dataset's default")
 
 
 @dataclass(frozen=True)
@@ -168,6 +192,7 @@ class EvalContext:
     real_features: RealFeatureStore | None = None
     _extractors: dict[str, FeatureExtractor] = field(default_factory=dict, repr=False)
     _feature_sets: dict[tuple[str, str], FeatureSet] = field(default_factory=dict, repr=False)
+    _shared: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -181,6 +206,13 @@ class EvalContext:
         """Yield device batches of ``images``, in order."""
         for batch in images.split(self.batch_size):
             yield batch.to(self.device, non_blocking=True)
+
+    def shared(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """``compute()`` once per evaluation under ``key``: for results that several metrics
+        read (one PRDC pass gives precision and recall; one decode gives both ACAI scores)."""
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
 
     @cached_property
     def test_pass(self) -> TestPass:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentbench.benchmarks.config import EvalSpec, TrainSpec
-from latentbench.benchmarks.evaluate import select_metrics
+from latentbench.benchmarks.evaluate import plan_metrics
 from latentbench.benchmarks.train import CHECKPOINT, train
 from latentbench.metrics import METRICS
 from latentbench.models import DECODERS, ENCODERS, ModelSpec, build_model
@@ -105,11 +105,13 @@ def test_a_gan_takes_no_beta_or_options_and_has_no_encoder():
 
 def test_no_metric_that_needs_an_encoder_is_selected():
     model = fresh()
-    chosen = {m.name for m in select_metrics(EvalSpec(), model)}
+    chosen = {p.metric.name for p in plan_metrics(EvalSpec(), model.capabilities, "mnist5k",
+                                                  ("lenet-mnist",))}
     needs_encoder = {m.name for _, m in METRICS.items() if m.needs - {"sample"}}
     assert {"recon_mse", "recon_bce", "psnr", "distortion", "rate"} <= needs_encoder
     assert not chosen & needs_encoder
-    assert chosen == {m.name for _, m in METRICS.items() if m.needs <= {"sample"}}
+    assert chosen == {m.name for _, m in METRICS.items()
+                      if m.needs <= {"sample"} and m.default and m.datasets is None}
 
 
 def inert(module: nn.Module) -> torch.optim.Optimizer:

@@ -1,0 +1,57 @@
+"""The evaluation plan: feature-space metrics once per extractor, absent where they do not
+apply, errors recorded per metric without losing the others."""
+
+import pytest
+import torch
+
+from latentbench.benchmarks.config import EvalSpec
+from latentbench.benchmarks.evaluate import evaluate, plan_metrics
+from latentbench.metrics import METRICS
+from latentbench.models import build_model
+from latentbench.models.protocol import ModelSpec
+from latentbench.models.registry import InputError
+
+EVERYTHING = frozenset({"encode", "variational", "sample"})
+
+
+def keys(spec, capabilities=EVERYTHING, dataset="mnist5k", extractors=("lenet-mnist",)):
+    return [p.key for p in plan_metrics(spec, capabilities, dataset, extractors)]
+
+
+def test_feature_metrics_expand_over_extractors_and_keep_named_ones():
+    spec = EvalSpec(metrics=("recon_mse", "fid", "kid[mine]"), features=("a", "b"))
+    assert keys(spec) == ["recon_mse", "fid[a]", "fid[b]", "kid[mine]"]
+    assert keys(EvalSpec(metrics=("fid", "fid[lenet-mnist]"))) == ["fid[lenet-mnist]"]
+
+
+def test_defaults_skip_metrics_that_do_not_apply():
+    planned = keys(EvalSpec(), capabilities=frozenset({"sample"}))
+    assert "fid[lenet-mnist]" in planned and "checkerboard" in planned
+    assert not {"recon_mse", "rate", "psnr"} & set(planned)
+    # Off-by-default metrics (timings) only when named.
+    off = [name for name, metric in METRICS.items() if not metric.default]
+    assert not set(off) & set(keys(EvalSpec()))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("recon_mse[lenet-mnist]", "not computed in a feature space"),
+    ("fid[", "not a metric name"),
+    ("no_such_metric", "unknown metric"),
+])
+def test_bad_metric_keys_are_input_errors(bad, message):
+    with pytest.raises(InputError, match=message):
+        keys(EvalSpec(metrics=(bad,)))
+
+
+def test_a_failing_metric_is_recorded_and_the_others_kept():
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(name="vae", latent_dim=4, width=8, hidden=16), (1, 28, 28))
+    images = torch.rand(64, 1, 28, 28)
+
+    def no_extractor(name):
+        raise FileNotFoundError(f"no weights for {name}")
+
+    result = evaluate(model, images, images, EvalSpec(metrics=("recon_mse", "fid")), seed=0,
+                      default_extractors=("x",), load_extractor=no_extractor)
+    assert set(result.values) == {"recon_mse"} and result.samples["recon_mse"] == 64
+    assert "no weights for x" in result.errors["fid[x]"]

@@ -1,0 +1,118 @@
+"""The registered FID family: oracle models (the data itself scores best, a constant image
+worst), one feature pass shared by the six scores, and keys and counts as recorded."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from latentbench.benchmarks.data import DataSpec, load_dataset
+from latentbench.metrics import METRICS, EvalContext
+from latentbench.metrics.context import EvalSettings
+from latentbench.metrics.prdc import prdc
+from latentbench.models.protocol import LatentModel
+
+FAMILY = ("fid", "kid", "precision", "recall", "density", "coverage")
+
+
+class Replay(LatentModel):
+    """'Generates' the given images in order: a perfect model of a set."""
+
+    capabilities = frozenset({"sample"})
+    latent_dim = 1
+
+    def __init__(self, images):
+        super().__init__()
+        self.images, self.cursor = images, 0
+        self.anchor = nn.Parameter(torch.zeros(()))
+
+    def sample(self, n, generator=None):
+        out = self.images[self.cursor:self.cursor + n]
+        self.cursor += n
+        return out
+
+    def decode(self, z):
+        raise NotImplementedError
+
+    def loss(self, x):
+        raise NotImplementedError
+
+
+class CountingPool(nn.Module):
+    """4×4 average pooling as features (49-d for MNIST), counting the images it sees; scaled
+    so that the cubic KID kernel (xᵀy/d + 1)³ sees more than its constant term."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+        self.body = nn.Sequential(nn.AvgPool2d(4), nn.Flatten())
+
+    def forward(self, images):
+        self.seen += len(images)
+        return 8.0 * self.body(images)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_dataset(DataSpec("mnist5k"))
+    return data.test[:400], data.train[:400]
+
+
+def scores(model, test, extractor, **settings):
+    ctx = EvalContext(model, test, test, batch_size=128, settings=EvalSettings(**settings),
+                      load_extractor=lambda name: extractor)
+    return {name: METRICS.get(name).compute(ctx, "pool") for name in FAMILY}, ctx
+
+
+def test_the_test_set_itself_scores_best(digits):
+    test, _ = digits
+    extractor = CountingPool()
+    result, _ = scores(Replay(test), test, extractor, kid_subsets=10, kid_subset_size=200)
+    assert result["fid"].value == pytest.approx(0.0, abs=1e-9)
+    # Unbiased, so ≈ 0 up to the subsets' noise (real and fake subsets are drawn apart).
+    assert abs(result["kid"].value) < 3 * result["kid"].details["subset_std"]
+    for name in ("precision", "recall", "coverage"):
+        assert result[name].value == 1.0
+    assert result["density"].value == pytest.approx(1.0, abs=0.02)
+    # One pass over the test images and one over the samples served all six scores.
+    assert extractor.seen == 2 * len(test)
+
+
+def test_held_out_digits_beat_a_constant_image(digits):
+    test, train = digits
+    other, _ = scores(Replay(train), test, CountingPool(), kid_subsets=10, kid_subset_size=200)
+    mean_image = test.mean(0, keepdim=True).expand_as(test).contiguous()
+    noise = mean_image + 1e-3 * torch.randn(mean_image.shape, generator=torch.Generator()
+                                           .manual_seed(0))
+    constant, _ = scores(Replay(noise), test, CountingPool(), kid_subsets=10,
+                         kid_subset_size=200)
+    assert 0 < other["fid"].value < constant["fid"].value
+    assert other["kid"].value < constant["kid"].value
+    for name in ("recall", "coverage"):
+        assert other[name].value > 0.5 > constant[name].value
+
+
+def test_scores_equal_the_public_functions_on_the_same_features(digits):
+    test, train = digits
+    result, ctx = scores(Replay(train), test, CountingPool(), kid_subsets=5, kid_subset_size=100)
+    real, fake = ctx.feature_set("pool", "test"), ctx.feature_set("pool", "samples")
+    # The streamed float64 moments equal NumPy's mean and N − 1 covariance of the features.
+    np.testing.assert_allclose(real.mean.numpy(), real.features.double().mean(0).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(real.cov.numpy(), np.cov(real.features.double().numpy().T),
+                               rtol=1e-9, atol=1e-12)
+    reference3, reference5 = prdc(real.features, fake.features, 3), prdc(real.features,
+                                                                         fake.features, 5)
+    assert result["precision"].value == reference3["precision"]
+    assert result["recall"].value == reference3["recall"]
+    assert result["density"].value == reference5["density"]
+    assert result["coverage"].value == reference5["coverage"]
+    for score in result.values():
+        assert score.samples == len(train) and score.details["real_samples"] == len(test)
+
+
+def test_family_is_registered_in_feature_space_and_needs_samples():
+    for name in FAMILY:
+        metric = METRICS.get(name)
+        assert metric.feature_space and metric.applies_to({"sample"})
+        assert not metric.applies_to({"encode", "variational"})
