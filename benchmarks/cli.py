@@ -12,11 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from latentbench.benchmarks.data import DATASETS
+from latentbench.benchmarks.data import DATASETS, DataSpec
 from latentbench.benchmarks.executor import run_local
+from latentbench.benchmarks.extractors import cache_dir, cached_lenet
 from latentbench.benchmarks.run import resolve_device
 from latentbench.benchmarks.suite import load_suite, shipped_suites
 from latentbench.metrics import METRICS
+from latentbench.metrics.features import FEATURES
+from latentbench.metrics.lenet import LeNetTraining
 from latentbench.models import DECODERS, ENCODERS, LIKELIHOODS, MODELS
 from latentbench.models.registry import InputError
 from latentbench.models.zoo import load_entry_point_models
@@ -50,6 +53,7 @@ LISTINGS: dict[str, Callable[[], list[str]]] = {
     "likelihoods": lambda: [f"{n:<16} {_first_doc_line(LIKELIHOODS.get(n))}" for n in LIKELIHOODS],
     "metrics": lambda: [_metric_line(n) for n in METRICS],
     "datasets": lambda: [f"{n:<16} {_first_doc_line(DATASETS.get(n))}" for n in DATASETS],
+    "features": lambda: [f"{n:<16} {_first_doc_line(FEATURES.get(n))}" for n in FEATURES],
     "suites": lambda: [f"{n:<16} {d}" for n, d in shipped_suites().items()],
 }
 
@@ -86,6 +90,21 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_features_train(args: argparse.Namespace) -> int:
+    training = LeNetTraining(seed=args.seed, epochs=args.epochs)
+    found = cached_lenet(DataSpec(dataset=args.dataset, root=args.root), training, cache_dir())
+    print(f"latentbench: lenet-{args.dataset} {'trained' if found.trained else 'from the cache'}: "
+          f"{found.path}\nsha256 {found.extractor.weights_sha256}\n"
+          f"test accuracy {found.test_accuracy:.4f}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="latentbench",
@@ -106,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild report.html from a results folder")
     report.add_argument("dir", help="the --out folder of a run")
     report.set_defaults(handler=command_report)
+
+    features = commands.add_parser("features", help="feature extractors of FID/KID/PRDC")
+    features_commands = features.add_subparsers(dest="features_command", required=True)
+    train = features_commands.add_parser(
+        "train", help="train lenet-DATASET on a dataset's training split (or find it in the cache)")
+    train.add_argument("dataset", help="a dataset of `latentbench list datasets`")
+    train.add_argument("--root", help="folder of a torchvision dataset's files")
+    train.add_argument("--epochs", type=_positive_int, default=LeNetTraining().epochs,
+                       help=f"training epochs (default {LeNetTraining().epochs})")
+    train.add_argument("--seed", type=int, default=LeNetTraining().seed,
+                       help=f"training seed (default {LeNetTraining().seed})")
+    train.set_defaults(handler=command_features_train)
 
     listing = commands.add_parser("list", help="list registered names")
     listing.add_argument("kind", choices=sorted(LISTINGS))

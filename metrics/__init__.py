@@ -3,7 +3,7 @@
 Importing this package registers all metrics in :data:`METRICS`.
 """
 
-from latentbench.metrics import checkerboard, elbo, reconstruction
+from latentbench.metrics import checkerboard, elbo, features, inception, lenet, reconstruction
 from latentbench.metrics.context import EvalContext, TestPass
 from latentbench.metrics.frechet import frechet_distance
 from latentbench.metrics.kid import kid
@@ -17,8 +17,11 @@ __all__ = [
     "TestPass",
     "checkerboard",
     "elbo",
+    "features",
     "frechet_distance",
+    "inception",
     "kid",
+    "lenet",
     "prdc",
     "reconstruction",
     "register_metric",

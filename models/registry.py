@@ -7,8 +7,9 @@ message lists what is allowed, so the CLI can print it on one line and exit 2.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -63,3 +64,30 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return sorted(self._entries.items())
+
+
+def import_attribute(name: str, field: str) -> Any:
+    """The object a plug-in name ``"package.module:Attr"`` points at.
+
+    Shared by every registry that accepts plug-ins (models, feature extractors), so that they all
+    fail the same way.
+
+    Args:
+        name: ``"package.module:Attr"``; the module must be importable (installed or on
+            ``PYTHONPATH``).
+        field: the config field the name came from, for the error message.
+
+    Raises:
+        InputError: no ``:``, an unimportable module, or a module without ``Attr``.
+    """
+    module_name, colon, attribute = name.partition(":")
+    if not colon or not module_name or not attribute:
+        raise InputError(f"{field}: {name!r} is not of the form 'package.module:Attr'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise InputError(f"{field}: cannot import {module_name!r} ({err}); is it on "
+                         f"PYTHONPATH or installed?") from None
+    if not hasattr(module, attribute):
+        raise InputError(f"{field}: module {module_name!r} has no {attribute!r}")
+    return getattr(module, attribute)

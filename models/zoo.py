@@ -10,12 +10,11 @@ when it defines that, else ``Class(spec, image_shape)``.
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
 from latentbench.models.protocol import LatentModel, ModelSpec
-from latentbench.models.registry import InputError, Registry
+from latentbench.models.registry import InputError, Registry, import_attribute
 
 ENTRY_POINT_GROUP = "latentbench.models"
 MODELS: Registry[Any] = Registry("model", "model.name")
@@ -47,15 +46,7 @@ def model_class(name: str) -> type[LatentModel]:
         InputError: unknown name, unimportable module, or not a :class:`LatentModel`.
     """
     if ":" in name:
-        module_name, _, attribute = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise InputError(f"model.name: cannot import {module_name!r} ({err}); is it on "
-                             f"PYTHONPATH or installed?") from None
-        if not hasattr(module, attribute):
-            raise InputError(f"model.name: module {module_name!r} has no {attribute!r}")
-        return _checked(getattr(module, attribute), repr(name))
+        return _checked(import_attribute(name, "model.name"), repr(name))
     if name not in MODELS:
         load_entry_point_models()
     return MODELS.get(name)

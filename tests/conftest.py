@@ -7,7 +7,20 @@ process on a loaded 2-core runner wait on each other, which made single steps 10
 
 import os
 
+import pytest
 import torch
 
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def latentbench_cache(tmp_path_factory):
+    """A per-session LATENTBENCH_CACHE (trained extractors, real features), never the home folder.
+
+    Set in ``os.environ`` so the CLI subprocesses of the tests inherit it too.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("latentbench-cache")
+        patch.setenv("LATENTBENCH_CACHE", str(folder))
+        yield folder

@@ -1,0 +1,154 @@
+"""Extractors for datasets: lenet-<dataset> trained once and cached, and `latentbench features`."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+import latentbench.benchmarks.extractors as extractors
+from latentbench.benchmarks.cli import main
+from latentbench.benchmarks.data import DataSpec
+from latentbench.benchmarks.extractors import (
+    cache_dir,
+    cached_lenet,
+    default_extractor,
+    lenet_cache_key,
+    resolve_extractor,
+)
+from latentbench.metrics.features import FeatureOptions
+from latentbench.metrics.lenet import LENET_MNIST_SHA256, LeNetTraining
+from latentbench.models.registry import InputError
+
+LINES = DataSpec(dataset="lines", n_train=256, n_test=64)
+QUICK = LeNetTraining(epochs=2)
+
+
+@pytest.fixture
+def training_calls(monkeypatch):
+    """How often the real training function runs (it is wrapped, not replaced)."""
+    calls = []
+    real = extractors.train_lenet
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extractors, "train_lenet", counted)
+    return calls
+
+
+@pytest.mark.parametrize("dataset, name", [
+    ("mnist5k", "lenet-mnist"), ("mnist", "lenet-mnist"), ("lines", "lenet-lines"),
+    ("fashion-mnist", "lenet-fashion-mnist"),
+])
+def test_default_extractors(dataset, name):
+    assert default_extractor(dataset) == name
+
+
+def test_the_cache_folder_comes_from_the_environment_else_the_home_folder(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("LATENTBENCH_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("LATENTBENCH_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / ".cache" / "latentbench"
+
+
+def test_tests_use_the_session_cache_folder_not_the_home_folder(latentbench_cache):
+    assert cache_dir() == latentbench_cache != Path.home() / ".cache" / "latentbench"
+
+
+def test_lenet_for_a_dataset_is_trained_once_then_loaded_from_the_cache(tmp_path,
+                                                                        training_calls):
+    first = cached_lenet(LINES, QUICK, tmp_path)
+    stamp = first.path.stat().st_mtime_ns
+    again = cached_lenet(LINES, QUICK, tmp_path)
+    assert (first.trained, again.trained, len(training_calls)) == (True, False, 1)
+    assert again.path == first.path and first.path.stat().st_mtime_ns == stamp
+    assert first.path.parent == tmp_path / "features"
+    # The file is named by the sha256 of its bytes, which is the extractor's digest.
+    digest = hashlib.sha256(first.path.read_bytes()).hexdigest()
+    assert first.path.name.endswith(f"-{digest}.pt") and again.extractor.weights_sha256 == digest
+    assert again.test_accuracy == first.test_accuracy
+    images = torch.rand(5, 1, 32, 32)
+    assert torch.equal(first.extractor(images), again.extractor(images))
+
+
+def test_resolve_trains_lenet_for_the_data_being_scored_and_then_reuses_it(tmp_path,
+                                                                           training_calls):
+    extractor = resolve_extractor("lenet-lines", LINES, FeatureOptions(), tmp_path)
+    assert (extractor.name, extractor.dim, len(training_calls)) == ("lenet-lines", 128, 1)
+    assert extractor.metadata["train_images"] == 256
+    again = resolve_extractor("lenet-lines", LINES, FeatureOptions(), tmp_path)
+    assert again.weights_sha256 == extractor.weights_sha256 and len(training_calls) == 1
+
+
+def test_a_corrupt_cache_file_is_dropped_and_retrained(tmp_path, training_calls):
+    path = cached_lenet(LINES, QUICK, tmp_path).path
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 1
+    path.write_bytes(data)
+    with pytest.warns(RuntimeWarning, match="dropping a bad cached LeNet: .*sha256"):
+        retrained = cached_lenet(LINES, QUICK, tmp_path)
+    assert retrained.trained and len(training_calls) == 2
+    assert hashlib.sha256(retrained.path.read_bytes()).hexdigest() == \
+        retrained.extractor.weights_sha256
+
+
+def test_the_cache_key_follows_what_the_weights_depend_on():
+    key = lenet_cache_key(LINES, QUICK)
+    assert lenet_cache_key(DataSpec(dataset="lines", n_train=256, n_test=64, root="/x"),
+                           QUICK) == key
+    assert lenet_cache_key(DataSpec(dataset="lines", n_train=255, n_test=64), QUICK) != key
+    assert lenet_cache_key(LINES, LeNetTraining(epochs=2, seed=1)) != key
+    assert lenet_cache_key(LINES, LeNetTraining(epochs=3)) != key
+
+
+def test_registered_names_and_plugins_resolve_without_training(tmp_path, training_calls):
+    shipped = resolve_extractor("lenet-mnist", DataSpec("mnist5k"), FeatureOptions(), tmp_path)
+    assert shipped.weights_sha256 == LENET_MNIST_SHA256
+    plugin = resolve_extractor("torch.nn:Flatten", LINES, FeatureOptions(), tmp_path)
+    assert (plugin.name, plugin.dim) == ("torch.nn:Flatten", 784)
+    assert not training_calls and not (tmp_path / "features").exists()
+
+
+@pytest.mark.parametrize("name", ["lenet-klingon", "vgg16"])
+def test_unknown_extractor_names_list_the_choices(tmp_path, name):
+    with pytest.raises(InputError, match=f"eval.features: unknown feature extractor '{name}'; "
+                                         "choose one of: inception-v3, lenet-mnist, "
+                                         "lenet-<dataset> for a dataset of"):
+        resolve_extractor(name, LINES, FeatureOptions(), tmp_path)
+
+
+def test_features_train_through_the_cli_then_finds_it_in_the_cache(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.setenv("LATENTBENCH_CACHE", str(tmp_path))
+    assert main(["features", "train", "mnist5k", "--epochs", "1", "--seed", "3"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    (path,) = (tmp_path / "features").glob("lenet-mnist5k-*.pt")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert first[0] == f"latentbench: lenet-mnist5k trained: {path}"
+    assert first[1] == f"sha256 {digest}"
+    assert first[2].startswith("test accuracy 0.") and float(first[2].split()[-1]) > 0.8
+
+    assert main(["features", "train", "mnist5k", "--epochs", "1", "--seed", "3"]) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert again[0] == f"latentbench: lenet-mnist5k from the cache: {path}"
+    assert again[1:] == first[1:]
+
+
+def test_features_train_of_an_unknown_dataset_exits_2_with_one_line(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.setenv("LATENTBENCH_CACHE", str(tmp_path))
+    assert main(["features", "train", "klingon-digits"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("latentbench: error: data.dataset: unknown dataset 'klingon-digits'")
+    assert not (tmp_path / "features").exists()
+
+
+def test_list_features_shows_the_registered_extractors_with_their_summary(capsys):
+    assert main(["list", "features"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["inception-v3", "lenet-mnist"]
+    assert "2048-d" in lines[0] and "mnist5k" in lines[1]
