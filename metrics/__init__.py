@@ -3,7 +3,17 @@
 Importing this package registers all metrics in :data:`METRICS`.
 """
 
-from latentbench.metrics import checkerboard, elbo, features, inception, lenet, reconstruction
+from latentbench.metrics import (
+    checkerboard,
+    elbo,
+    features,
+    inception,
+    iwae,
+    latent,
+    lenet,
+    memorisation,
+    reconstruction,
+)
 from latentbench.metrics.context import EvalContext, TestPass
 from latentbench.metrics.frechet import frechet_distance
 from latentbench.metrics.kid import kid
@@ -20,8 +30,11 @@ __all__ = [
     "features",
     "frechet_distance",
     "inception",
+    "iwae",
     "kid",
+    "latent",
     "lenet",
+    "memorisation",
     "prdc",
     "reconstruction",
     "register_metric",
