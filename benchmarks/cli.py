@@ -34,10 +34,14 @@ def _first_doc_line(obj: object) -> str:
 
 def _metric_line(name: str) -> str:
     metric = METRICS.get(name)
-    arrow = "higher is better" if metric.higher_is_better else "lower is better"
+    arrow = {True: "higher is better", False: "lower is better"}.get(
+        metric.higher_is_better, "ideal at 0")
     needs = ", ".join(sorted(metric.needs)) or "nothing"
     unit = f" [{metric.unit}]" if metric.unit else ""
-    return f"{name:<14} {arrow:<16} needs {needs:<22} {metric.description}{unit}"
+    key = f"{name}[extractor]" if metric.feature_space else name
+    notes = "".join([" (only when named)" if not metric.default else "",
+                     f" (on {', '.join(sorted(metric.datasets))})" if metric.datasets else ""])
+    return f"{key:<24} {arrow:<16} needs {needs:<22} {metric.description}{unit}{notes}"
 
 
 def _model_lines() -> list[str]:

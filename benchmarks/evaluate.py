@@ -15,6 +15,7 @@ from latentbench.benchmarks.config import EvalSpec
 from latentbench.benchmarks.storage import write_bytes_atomic, write_json_atomic
 from latentbench.metrics import METRICS, EvalContext, Metric
 from latentbench.metrics.context import RealFeatureStore
+from latentbench.metrics.interpolation import interpolation_strips
 from latentbench.metrics.registry import Score, metric_key, parse_key
 from latentbench.models.protocol import LatentModel
 
@@ -135,8 +136,9 @@ def _png(images: torch.Tensor, nrow: int) -> bytes:
 def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, seed: int,
                  run_dir: Path) -> dict[str, str]:
     """Write ``reconstructions.png`` (inputs above their reconstructions) for models with an
-    encoder, ``samples.png`` (prior samples) for models that sample, and ``images.json`` with a
-    caption for each; return the captions."""
+    encoder, ``samples.png`` (prior samples) for models that sample, ``interpolations.png``
+    (one latent path per row) and ``images.json`` with a caption for each; return the
+    captions."""
     model.eval()
     written: dict[str, str] = {}
     if "encode" in model.capabilities:
@@ -149,5 +151,12 @@ def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, 
         nrow = max(1, round(spec.samples**0.5))
         write_bytes_atomic(run_dir / "samples.png", _png(samples, nrow=nrow))
         written["samples.png"] = model.sampling
+    strips = interpolation_strips(EvalContext(model, test_images, test_images, spec.batch_size,
+                                              seed, settings=spec), rows=spec.grid_images)
+    write_bytes_atomic(run_dir / "interpolations.png", _png(strips, nrow=spec.interp_steps))
+    ends = ("the reconstructions of two test images" if "encode" in model.capabilities
+            else "two latent draws")
+    written["interpolations.png"] = (f"each row: {spec.interp_steps} decodes along a "
+                                     f"{spec.interp_path} path between {ends}")
     write_json_atomic(run_dir / "images.json", written)
     return written

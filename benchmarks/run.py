@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,26 +19,37 @@ import torch
 
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.data import DataSpec, ImageData, load_dataset
-from latentbench.benchmarks.evaluate import check_metric_names, evaluate, write_images
+from latentbench.benchmarks.evaluate import (
+    METRICS_FORMAT,
+    check_metric_names,
+    evaluate,
+    plan_metrics,
+    write_images,
+)
+from latentbench.benchmarks.extractors import cache_dir, default_extractor, resolve_extractor
+from latentbench.benchmarks.feature_cache import RealFeatureCache
 from latentbench.benchmarks.storage import (
     save_torch_atomic,
     write_json_atomic,
     write_text_atomic,
 )
 from latentbench.benchmarks.train import CHECKPOINT, train
+from latentbench.metrics.features import FeatureExtractor, FeatureOptions
 from latentbench.models import build_model
 from latentbench.models.registry import InputError
 
 
 @dataclass
 class RunOutcome:
-    """What a run left: its id, ``done`` or ``failed``, the reason, metrics and seconds taken."""
+    """What a run left: its id, ``done`` or ``failed``, the reason, metrics (with the number of
+    samples each averages over) and seconds taken."""
 
     run_id: str
     status: str
     reason: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    samples: dict[str, int] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=4)
@@ -66,8 +78,24 @@ def read_status(run_dir: Path) -> tuple[str, str] | None:
     return status, reason.strip()
 
 
+def extractor_loader(config: RunConfig) -> Callable[[str], FeatureExtractor]:
+    """Name → feature extractor for ``config``'s evaluation (``lenet-<dataset>`` extractors are
+    trained on first use and cached; see :mod:`latentbench.benchmarks.extractors`)."""
+    options = FeatureOptions(inception_weights=config.eval.inception_weights)
+    return lambda name: resolve_extractor(name, config.data, options, cache_dir())
+
+
+def planned_extractors(config: RunConfig) -> list[str]:
+    """The feature extractors ``config``'s evaluation will use (for any model)."""
+    capabilities = frozenset({"encode", "variational", "sample"})
+    planned = plan_metrics(config.eval, capabilities, config.data.dataset,
+                           (default_extractor(config.data.dataset),))
+    return list(dict.fromkeys(p.extractor for p in planned if p.extractor is not None))
+
+
 def preflight(config: RunConfig) -> None:
-    """Check a config fully before anything is trained: data loads, model builds, metrics exist.
+    """Check a config fully before anything is trained: data loads, model builds, metrics and
+    feature extractors exist (an extractor trained for a dataset is trained here, once).
 
     Raises:
         InputError: the first problem found, naming its field.
@@ -75,6 +103,26 @@ def preflight(config: RunConfig) -> None:
     data = cached_dataset(config.data)
     build_model(config.model, data.image_shape)
     check_metric_names(config.eval)
+    load = extractor_loader(config)
+    for name in planned_extractors(config):
+        load(name)
+
+
+def read_metrics(run_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
+    """Values and sample counts from a finished run's ``metrics.json``.
+
+    Raises:
+        InputError: the file was written by an incompatible version of latentbench.
+    """
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return {}, {}
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(stored, dict) or stored.get("format") != METRICS_FORMAT:
+        raise InputError(f"{path}: written by another version of latentbench (metrics format "
+                         f"{stored.get('format') if isinstance(stored, dict) else '?'}, this "
+                         f"version reads {METRICS_FORMAT}); rerun into a new --out folder")
+    return stored["values"], stored["samples"]
 
 
 def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
@@ -83,9 +131,8 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
     run_dir = out_dir / "runs" / config.run_id
     finished = read_status(run_dir)
     if finished is not None:
-        metrics_path = run_dir / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-        return RunOutcome(config.run_id, finished[0], finished[1], metrics)
+        metrics, samples = read_metrics(run_dir)
+        return RunOutcome(config.run_id, finished[0], finished[1], metrics, samples=samples)
 
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -103,10 +150,14 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
 
     model.calibrate(data.train, config.eval.batch_size)
     save_torch_atomic(run_dir / "model.pt", model.state_dict())
-    metrics = evaluate(model, data.test, data.train, config.eval, config.seed)
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    evaluation = evaluate(
+        model, data.test, data.train, config.eval, config.seed, dataset=config.data.dataset,
+        default_extractors=(default_extractor(config.data.dataset),),
+        load_extractor=extractor_loader(config),
+        real_features=RealFeatureCache(config.data, cache_dir() / "real-features"))
+    write_json_atomic(run_dir / "metrics.json", evaluation.to_json())
     write_images(model, data.test, config.eval, config.seed, run_dir)
     write_text_atomic(run_dir / "status", "done\n")
     (run_dir / CHECKPOINT).unlink(missing_ok=True)  # model.pt now holds the result
-    return RunOutcome(config.run_id, "done", metrics=metrics,
-                      seconds=time.perf_counter() - started)
+    return RunOutcome(config.run_id, "done", metrics=evaluation.values,
+                      seconds=time.perf_counter() - started, samples=evaluation.samples)

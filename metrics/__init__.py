@@ -4,16 +4,20 @@ Importing this package registers all metrics in :data:`METRICS`.
 """
 
 from latentbench.metrics import (
+    acai,
     checkerboard,
     elbo,
     features,
     inception,
+    interpolation,
     iwae,
     latent,
     lenet,
     memorisation,
     reconstruction,
+    sample_quality,
 )
+from latentbench.metrics.acai import acai_lines_metrics
 from latentbench.metrics.context import EvalContext, TestPass
 from latentbench.metrics.frechet import frechet_distance
 from latentbench.metrics.kid import kid
@@ -25,11 +29,14 @@ __all__ = [
     "EvalContext",
     "Metric",
     "TestPass",
+    "acai",
+    "acai_lines_metrics",
     "checkerboard",
     "elbo",
     "features",
     "frechet_distance",
     "inception",
+    "interpolation",
     "iwae",
     "kid",
     "latent",
@@ -38,4 +45,5 @@ __all__ = [
     "prdc",
     "reconstruction",
     "register_metric",
+    "sample_quality",
 ]

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from latentbench.benchmarks.config import config_from_tables
+from latentbench.metrics import METRICS
 from latentbench.models import ModelSpec, build_model
 
 SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
@@ -80,7 +81,9 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
         assert config["train"]["epochs"] == 1 and config["model"]["latent_dim"] == 4
         assert config_from_tables(config["suite"], config).run_id == run_id
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        assert set(metrics) == set(results[results.run_id == run_id].metric)
+        rows = results[results.run_id == run_id]
+        assert set(metrics["values"]) == set(rows.metric) and not metrics["errors"]
+        assert dict(zip(rows.metric, rows.samples, strict=True)) == metrics["samples"]
         for image in ("reconstructions.png", "samples.png"):
             assert (run_dir / image).read_bytes().startswith(b"\x89PNG")
         assert not (run_dir / "checkpoint.pt").exists()
@@ -214,8 +217,11 @@ def test_a_gan_suite_has_no_encoder_metrics_but_its_runs_and_samples_are_reporte
     result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out / "results.csv")
-    # Absent, never zero: of the registered metrics only the sample-based one applies.
-    assert set(results.metric) == {"checkerboard"} and (results.status == "done").all()
+    # Absent, never zero: of the registered metrics only the sample-based ones apply.
+    sample_based = {name for name, m in METRICS.items()
+                    if m.needs <= {"sample"} and m.default and m.datasets is None}
+    assert {key.split("[")[0] for key in results.metric} == sample_based
+    assert "fid[lenet-mnist]" in set(results.metric) and (results.status == "done").all()
     assert results.run_id.nunique() == 2
     for run_id in results.run_id:
         assert not (out / "runs" / run_id / "reconstructions.png").exists()
