@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from latentbench.benchmarks.bench import add_bench_command
 from latentbench.benchmarks.data import DATASETS, DataSpec
 from latentbench.benchmarks.executor import run_local
 from latentbench.benchmarks.extractors import cache_dir, cached_lenet
@@ -23,6 +24,7 @@ from latentbench.metrics.lenet import LeNetTraining
 from latentbench.models import DECODERS, ENCODERS, LIKELIHOODS, MODELS
 from latentbench.models.registry import InputError
 from latentbench.models.zoo import load_entry_point_models
+from latentbench.reports.compare import CompareInputError, add_compare_command
 
 DEFAULT_SUITE = "quick"
 
@@ -145,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list registered names")
     listing.add_argument("kind", choices=sorted(LISTINGS))
     listing.set_defaults(handler=command_list)
+
+    add_bench_command(commands)
+    add_compare_command(commands)
     return parser
 
 
@@ -153,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except InputError as err:
+    except (InputError, CompareInputError) as err:
         print(f"latentbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from latentbench.metrics import (
     memorisation,
     reconstruction,
     sample_quality,
+    throughput,
 )
 from latentbench.metrics.acai import acai_lines_metrics
 from latentbench.metrics.context import EvalContext, TestPass
@@ -46,4 +47,5 @@ __all__ = [
     "reconstruction",
     "register_metric",
     "sample_quality",
+    "throughput",
 ]
