@@ -224,7 +224,7 @@ def format_table(document: dict[str, Any]) -> str:
     extras = [flag for flag in ("channels_last", "compile") if settings[flag]]
     lines = [
         f"latentbench bench on {env['device']} ({env['device_name']}): torch {env['torch']}, "
-        f"CUDA {env['cuda'] or '—'}, {env['threads']} threads; batch "
+        f"CUDA {env['cuda'] or '—'}, {env['threads']} thread{'s' * (env['threads'] != 1)}; batch "
         f"{'/'.join(map(str, settings['batch_size']))}, {precision}"
         f"{''.join(', ' + e.replace('_', '-') for e in extras)}; median ± IQR of "
         f"{settings['repeats']} calls after {settings['warmup']} warm-up",

@@ -129,17 +129,19 @@ def test_measure_model_gives_every_figure_and_none_for_a_missing_encoder():
     assert vae.metrics["flops_per_img"] == 6 * PIXELS * LATENT
 
 
-def test_achieved_flops_stay_below_the_cpu_peak_estimate():
+def test_achieved_training_flops_stay_below_the_cpu_peak_estimate():
     # The estimate is torch's threads × the clock /proc/cpuinfo states × FP32 FLOPs per cycle
     # from the vector flags (64 with avx512f, 32 with avx2+fma): on the 2-core AMD EPYC (Zen 5,
-    # avx512f, 2.6 GHz) of our CI that is 333 GFLOP/s, or 166 on the tests' one thread.
+    # avx512f, 2.6 GHz) of our CI that is 333 GFLOP/s, or 166 on the tests' one thread, where a
+    # training step of the quick suite's VAE reaches ~57%. Encoding alone reaches ~86%: the
+    # stated clock is the nominal one and turbo runs above it, so only training is asserted.
     peak = cpu_peak_flops()
     if peak is None:
         pytest.skip("/proc/cpuinfo states no clock or flags here")
     model = build_model(ModelSpec(name="vae"), (1, 28, 28))
     result = measure_model(model, (1, 28, 28), 64, FAST)
-    for key in ("train_flop_s", "encode_flop_s", "decode_flop_s"):
-        assert 0 < result.metrics[key] < peak.flop_s, (key, peak.basis)
+    assert 0 < result.metrics["train_flop_s"] < peak.flop_s, peak.basis
+    assert result.metrics["encode_flop_s"] > 0 and result.metrics["decode_flop_s"] > 0
     description = device_description(torch.device("cpu"))
     assert description["peak_flop_s"] == peak.flop_s and "GFLOP/s" in description["peak_basis"]
     assert description["torch"] == torch.__version__ and description["threads"] >= 1
