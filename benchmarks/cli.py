@@ -43,7 +43,7 @@ def _metric_line(name: str) -> str:
     key = f"{name}[extractor]" if metric.feature_space else name
     notes = "".join([" (only when named)" if not metric.default else "",
                      f" (on {', '.join(sorted(metric.datasets))})" if metric.datasets else ""])
-    return f"{key:<24} {arrow:<16} needs {needs:<22} {metric.description}{unit}{notes}"
+    return f"{key:<30} {arrow:<16} needs {needs:<22} {metric.description}{unit}{notes}"
 
 
 def _model_lines() -> list[str]:
