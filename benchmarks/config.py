@@ -31,14 +31,24 @@ class TrainSpec:
         epochs: passes over the training split.
         batch_size: images per optimiser step.
         lr: Adam learning rate.
+        checkpoint_seconds: write a checkpoint at the end of an epoch once this many seconds
+            have passed since the last one (0: after every epoch). A killed run loses at most
+            this much training plus one epoch. It does not change the result, so it is not part
+            of the run id. Per-epoch checkpoints of 0.1 s GPU epochs cost ~11% of throughput.
     """
 
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
+    checkpoint_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         _positive(self, "train", ("epochs", "batch_size", "lr"))
+        if (isinstance(self.checkpoint_seconds, bool)
+                or not isinstance(self.checkpoint_seconds, int | float)
+                or not 0 <= self.checkpoint_seconds < float("inf")):
+            raise InputError(f"train.checkpoint_seconds: must be a number >= 0, got "
+                             f"{self.checkpoint_seconds!r}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class RunConfig:
     def run_id(self) -> str:
         """A short hash of everything that determines the result (not the suite's name)."""
         payload = {k: v for k, v in self.to_dict().items() if k != "suite"}
+        # How often checkpoints are written does not change what is trained.
+        del payload["train"]["checkpoint_seconds"]
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

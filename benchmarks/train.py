@@ -80,6 +80,7 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
             tqdm.write(f"{run_dir.name}: resuming after epoch {outcome.resumed_from_epoch}")
 
     writer = CheckpointWriter(checkpoint_path)
+    last_checkpoint = time.perf_counter()
     model.train()
     steps = math.ceil(len(images) / spec.batch_size)
     for epoch in range(outcome.resumed_from_epoch, spec.epochs):
@@ -110,7 +111,10 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
         outcome.history.append({"epoch": epoch + 1,
                                 **{name: total.item() / steps for name, total in totals.items()},
                                 "seconds": time.perf_counter() - started})
-        if epoch + 1 < spec.epochs:  # after the last epoch the run's model.pt takes its place
+        # After the last epoch the run's model.pt takes the checkpoint's place.
+        due = time.perf_counter() - last_checkpoint >= spec.checkpoint_seconds
+        if due and epoch + 1 < spec.epochs:
+            last_checkpoint = time.perf_counter()
             writer.save({
                 "model": model.state_dict(),
                 "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},

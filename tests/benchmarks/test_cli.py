@@ -144,6 +144,7 @@ def test_a_diverging_run_fails_alone_and_the_suite_exits_1(tmp_path):
 def test_a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path):
     text = TINY.replace('model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]',
                         'model = [{{ name = "vae" }}]').replace("n_train = 128", "n_train = 512")
+    text = text.replace("batch_size = 32", "batch_size = 32\ncheckpoint_seconds = 0")
     suite = write_suite(tmp_path, epochs=6, text=text)
     killed, straight = tmp_path / "killed", tmp_path / "straight"
     process = subprocess.Popen([SCRIPT, "run", str(suite), "--out", str(killed)],

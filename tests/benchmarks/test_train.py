@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from latentbench.benchmarks.config import TrainSpec
+from latentbench.benchmarks.config import RunConfig, TrainSpec
 from latentbench.benchmarks.train import CHECKPOINT, train
 from latentbench.models import ModelSpec, build_model
 
@@ -31,8 +31,13 @@ def weights(model):
                       if isinstance(p, torch.Tensor)])
 
 
+def every_epoch(epochs: int, **settings) -> TrainSpec:
+    """Batches of 16 with a checkpoint after every epoch, however short."""
+    return TrainSpec(epochs=epochs, batch_size=16, checkpoint_seconds=0, **settings)
+
+
 def test_training_lowers_the_loss(tmp_path: Path):
-    outcome = train(fresh(), images(), TrainSpec(epochs=6, batch_size=16, lr=3e-3), 0, tmp_path,
+    outcome = train(fresh(), images(), every_epoch(6, lr=3e-3), 0, tmp_path,
                     progress=False)
     losses = [h["loss"] for h in outcome.history]
     assert not outcome.failed and len(losses) == 6 and losses[-1] < 0.8 * losses[0]
@@ -40,7 +45,7 @@ def test_training_lowers_the_loss(tmp_path: Path):
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path):
-    spec = TrainSpec(epochs=2, batch_size=16)
+    spec = every_epoch(2)
     runs = []
     for i, seed in enumerate((0, 0, 1)):
         model = fresh(seed)
@@ -51,16 +56,16 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path):
 
 def test_resuming_after_an_interruption_reproduces_the_uninterrupted_run(tmp_path: Path):
     straight = fresh()
-    train(straight, images(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path / "a",
+    train(straight, images(), every_epoch(3), 0, tmp_path / "a",
           progress=False)
     # Two epochs (a checkpoint after the first; the last is the run's model.pt), then "start the
     # same run again" with three: a new process would rebuild the model from the seed and find
     # the checkpoint. Scramble the global RNG in between, as a new process would.
-    train(fresh(), images(), TrainSpec(epochs=2, batch_size=16), 0, tmp_path / "b",
+    train(fresh(), images(), every_epoch(2), 0, tmp_path / "b",
           progress=False)
     torch.manual_seed(12345)
     resumed = fresh()
-    outcome = train(resumed, images(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path / "b",
+    outcome = train(resumed, images(), every_epoch(3), 0, tmp_path / "b",
                     progress=False)
     assert outcome.resumed_from_epoch == 1 and len(outcome.history) == 3
     assert torch.equal(weights(straight), weights(resumed))
@@ -69,7 +74,7 @@ def test_resuming_after_an_interruption_reproduces_the_uninterrupted_run(tmp_pat
 def test_a_non_finite_loss_fails_the_run_without_raising(tmp_path: Path):
     data = images()
     data[5] = float("nan")
-    outcome = train(fresh(), data, TrainSpec(epochs=2, batch_size=16), 0, tmp_path,
+    outcome = train(fresh(), data, every_epoch(2), 0, tmp_path,
                     progress=False)
     assert outcome.failed and "non-finite loss" in outcome.reason and "epoch 1" in outcome.reason
 
@@ -79,10 +84,10 @@ def test_the_beta_schedule_resumes_where_it_stopped(tmp_path: Path):
                      beta_schedule="warmup", warmup_steps=10)
     torch.manual_seed(0)
     model = build_model(spec, SHAPE)
-    train(model, images(), TrainSpec(epochs=2, batch_size=16), 0, tmp_path, progress=False)
+    train(model, images(), every_epoch(2), 0, tmp_path, progress=False)
     torch.manual_seed(0)
     resumed = build_model(spec, SHAPE)
-    outcome = train(resumed, images(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path,
+    outcome = train(resumed, images(), every_epoch(3), 0, tmp_path,
                     progress=False)
     # 96 images / 16 = 6 steps an epoch: epoch 1 averages β over steps 0–5, epoch 2 over 6–11;
     # the run resumed after epoch 1 (its checkpoint) and took steps 6–17.
@@ -97,8 +102,22 @@ def test_training_on_cuda_matches_the_cpu_loss_curve_roughly(tmp_path: Path):
     results = {}
     for device in ("cpu", "cuda"):
         model = fresh().to(device)
-        outcome = train(model, images(), TrainSpec(epochs=3, batch_size=16), 0,
+        outcome = train(model, images(), every_epoch(3), 0,
                         tmp_path / device, progress=False)
         assert not outcome.failed and model.device.type == device
         results[device] = [h["loss"] for h in outcome.history]
     assert results["cuda"][-1] == pytest.approx(results["cpu"][-1], rel=0.05)
+
+
+def test_checkpoints_wait_for_their_interval(tmp_path: Path):
+    # Epochs of a few milliseconds with an hour between checkpoints: none is written, and a
+    # second start trains from scratch to the same weights.
+    spec = TrainSpec(epochs=3, batch_size=16, checkpoint_seconds=3600)
+    first = fresh()
+    train(first, images(), TrainSpec(epochs=2, batch_size=16, checkpoint_seconds=3600), 0,
+          tmp_path, progress=False)
+    assert not (tmp_path / CHECKPOINT).exists()
+    again = fresh()
+    assert train(again, images(), spec, 0, tmp_path, progress=False).resumed_from_epoch == 0
+    assert TrainSpec(checkpoint_seconds=3600) != TrainSpec() and RunConfig(
+        train=TrainSpec(checkpoint_seconds=0)).run_id == RunConfig().run_id

@@ -3,6 +3,7 @@
 metrics, and training through the harness (checkpoint with both optimisers, exact resume, NaN)."""
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from latentbench.models.gan import DCGAN
 from latentbench.models.registry import InputError
 
 TINY = (1, 8, 8)
+#: Two epochs with a checkpoint after every epoch, however short.
+NO_WAIT = TrainSpec(epochs=2, batch_size=16, checkpoint_seconds=0)
 
 
 def spec(**overrides) -> ModelSpec:
@@ -193,11 +196,11 @@ def test_the_losses_match_their_formulas(gan_loss):
 
 def test_the_harness_checkpoints_both_optimizers_and_resumes_exactly(tmp_path: Path):
     straight = fresh()
-    train(straight, blobs(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path / "a",
+    train(straight, blobs(), replace(NO_WAIT, epochs=3), 0, tmp_path / "a",
           progress=False)
     # Two epochs, then "start the same run again" with three: a new process rebuilds the model
     # from the seed and resumes from whatever epoch the checkpoint holds.
-    outcome = train(fresh(), blobs(), TrainSpec(epochs=2, batch_size=16), 0, tmp_path / "b",
+    outcome = train(fresh(), blobs(), NO_WAIT, 0, tmp_path / "b",
                     progress=False)
     assert not outcome.failed and len(outcome.history) == 2
     assert {"d_loss", "g_loss"} <= set(outcome.history[0])
@@ -209,7 +212,7 @@ def test_the_harness_checkpoints_both_optimizers_and_resumes_exactly(tmp_path: P
 
     torch.manual_seed(12345)  # a new process would start from another RNG state
     resumed = fresh()
-    outcome = train(resumed, blobs(), TrainSpec(epochs=3, batch_size=16), 0, tmp_path / "b",
+    outcome = train(resumed, blobs(), replace(NO_WAIT, epochs=3), 0, tmp_path / "b",
                     progress=False)
     assert outcome.resumed_from_epoch == checkpointed and len(outcome.history) == 3
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
