@@ -189,4 +189,6 @@ def test_cuda_tensors_give_the_cpu_numbers():
     rng = np.random.default_rng(9)
     real, fake = rng.standard_normal((700, 32)), rng.standard_normal((600, 32)) + 0.2
     on_gpu = prdc(torch.from_numpy(real).cuda(), torch.from_numpy(fake).cuda(), 5, chunk_size=97)
-    assert on_gpu == prdc(real, fake, 5)
+    # Equal counts; only the final mean may round differently on the GPU (1 ulp seen on H100),
+    # far below one point's share of 1/600.
+    assert on_gpu == pytest.approx(prdc(real, fake, 5), rel=1e-12, abs=0)
