@@ -51,29 +51,25 @@ def kid_metric(ctx: EvalContext, extractor: str) -> Score:
     return _score(ctx, extractor, mean, subset_std=std)
 
 
-@register_metric("precision", higher_is_better=True, needs={"sample"}, feature_space=True)
-def precision(ctx: EvalContext, extractor: str) -> Score:
-    """Precision: share of samples inside the test set's k-NN manifold (k = 3)."""
-    return _score(ctx, extractor, _prdc(ctx, extractor, PRECISION_RECALL_K)["precision"],
-                  k=PRECISION_RECALL_K)
+def _register_prdc_score(name: str, k: int, doc: str) -> None:
+    """Register one of the four PRDC scores; the two of each k share one PRDC pass."""
+
+    def compute(ctx: EvalContext, extractor: str) -> Score:
+        return _score(ctx, extractor, _prdc(ctx, extractor, k)[name], k=k)
+
+    compute.__doc__ = doc
+    compute.__name__ = compute.__qualname__ = name
+    register_metric(name, higher_is_better=True, needs={"sample"}, feature_space=True)(compute)
 
 
-@register_metric("recall", higher_is_better=True, needs={"sample"}, feature_space=True)
-def recall(ctx: EvalContext, extractor: str) -> Score:
-    """Recall: share of test images inside the samples' k-NN manifold (k = 3)."""
-    return _score(ctx, extractor, _prdc(ctx, extractor, PRECISION_RECALL_K)["recall"],
-                  k=PRECISION_RECALL_K)
-
-
-@register_metric("density", higher_is_better=True, needs={"sample"}, feature_space=True)
-def density(ctx: EvalContext, extractor: str) -> Score:
-    """Density: mean count of test k-NN balls holding a sample, over k (k = 5; ≈ 1 ideal)."""
-    return _score(ctx, extractor, _prdc(ctx, extractor, DENSITY_COVERAGE_K)["density"],
-                  k=DENSITY_COVERAGE_K)
-
-
-@register_metric("coverage", higher_is_better=True, needs={"sample"}, feature_space=True)
-def coverage(ctx: EvalContext, extractor: str) -> Score:
-    """Coverage: share of test images whose k-NN ball holds a sample (k = 5)."""
-    return _score(ctx, extractor, _prdc(ctx, extractor, DENSITY_COVERAGE_K)["coverage"],
-                  k=DENSITY_COVERAGE_K)
+for _name, _k, _doc in (
+    ("precision", PRECISION_RECALL_K,
+     "Precision: share of samples inside the test set's k-NN manifold (k = 3)."),
+    ("recall", PRECISION_RECALL_K,
+     "Recall: share of test images inside the samples' k-NN manifold (k = 3)."),
+    ("density", DENSITY_COVERAGE_K,
+     "Density: mean count of test k-NN balls holding a sample, over k (k = 5; ≈ 1 ideal)."),
+    ("coverage", DENSITY_COVERAGE_K,
+     "Coverage: share of test images whose k-NN ball holds a sample (k = 5)."),
+):
+    _register_prdc_score(_name, _k, _doc)

@@ -146,34 +146,11 @@ def test_cells_with_too_few_samples_are_left_out(splits):
         data_copying_test(train, test, generated, n_cells=0)
 
 
-class Sampler(LatentModel):
-    """Samples are fixed images handed in, in order."""
-
-    capabilities = frozenset({"sample"})
-    latent_dim = 1
-
-    def __init__(self, images):
-        super().__init__()
-        self.images, self.cursor = images, 0
-        self.anchor = nn.Parameter(torch.zeros(()))
-
-    def sample(self, n, generator=None):
-        out = self.images[self.cursor:self.cursor + n]
-        self.cursor += n
-        return out
-
-    def decode(self, z):
-        raise NotImplementedError
-
-    def loss(self, x):
-        raise NotImplementedError
-
-
-def test_the_metric_in_pixel_space_flags_a_model_that_replays_its_training_set():
+def test_the_metric_in_pixel_space_flags_a_model_that_replays_its_training_set(replay):
     train, test = images(1000, 0), images(400, 1)
 
     def score(samples):
-        ctx = EvalContext(Sampler(samples), test, train, batch_size=200,
+        ctx = EvalContext(replay(samples), test, train, batch_size=200,
                           load_extractor=lambda name: nn.Flatten())
         return METRICS.get("data_copying").compute(ctx, "pixels")
 

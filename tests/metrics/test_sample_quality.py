@@ -10,32 +10,8 @@ from latentbench.benchmarks.data import DataSpec, load_dataset
 from latentbench.metrics import METRICS, EvalContext
 from latentbench.metrics.context import EvalSettings
 from latentbench.metrics.prdc import prdc
-from latentbench.models.protocol import LatentModel
 
 FAMILY = ("fid", "kid", "precision", "recall", "density", "coverage")
-
-
-class Replay(LatentModel):
-    """'Generates' the given images in order: a perfect model of a set."""
-
-    capabilities = frozenset({"sample"})
-    latent_dim = 1
-
-    def __init__(self, images):
-        super().__init__()
-        self.images, self.cursor = images, 0
-        self.anchor = nn.Parameter(torch.zeros(()))
-
-    def sample(self, n, generator=None):
-        out = self.images[self.cursor:self.cursor + n]
-        self.cursor += n
-        return out
-
-    def decode(self, z):
-        raise NotImplementedError
-
-    def loss(self, x):
-        raise NotImplementedError
 
 
 class CountingPool(nn.Module):
@@ -64,10 +40,10 @@ def scores(model, test, extractor, **settings):
     return {name: METRICS.get(name).compute(ctx, "pool") for name in FAMILY}, ctx
 
 
-def test_the_test_set_itself_scores_best(digits):
+def test_the_test_set_itself_scores_best(digits, replay):
     test, _ = digits
     extractor = CountingPool()
-    result, _ = scores(Replay(test), test, extractor, kid_subsets=10, kid_subset_size=200)
+    result, _ = scores(replay(test), test, extractor, kid_subsets=10, kid_subset_size=200)
     assert result["fid"].value == pytest.approx(0.0, abs=1e-9)
     # Unbiased, so ≈ 0 up to the subsets' noise (real and fake subsets are drawn apart).
     assert abs(result["kid"].value) < 3 * result["kid"].details["subset_std"]
@@ -78,13 +54,13 @@ def test_the_test_set_itself_scores_best(digits):
     assert extractor.seen == 2 * len(test)
 
 
-def test_held_out_digits_beat_a_constant_image(digits):
+def test_held_out_digits_beat_a_constant_image(digits, replay):
     test, train = digits
-    other, _ = scores(Replay(train), test, CountingPool(), kid_subsets=10, kid_subset_size=200)
+    other, _ = scores(replay(train), test, CountingPool(), kid_subsets=10, kid_subset_size=200)
     mean_image = test.mean(0, keepdim=True).expand_as(test).contiguous()
     noise = mean_image + 1e-3 * torch.randn(mean_image.shape, generator=torch.Generator()
                                            .manual_seed(0))
-    constant, _ = scores(Replay(noise), test, CountingPool(), kid_subsets=10,
+    constant, _ = scores(replay(noise), test, CountingPool(), kid_subsets=10,
                          kid_subset_size=200)
     assert 0 < other["fid"].value < constant["fid"].value
     assert other["kid"].value < constant["kid"].value
@@ -92,9 +68,9 @@ def test_held_out_digits_beat_a_constant_image(digits):
         assert other[name].value > 0.5 > constant[name].value
 
 
-def test_scores_equal_the_public_functions_on_the_same_features(digits):
+def test_scores_equal_the_public_functions_on_the_same_features(digits, replay):
     test, train = digits
-    result, ctx = scores(Replay(train), test, CountingPool(), kid_subsets=5, kid_subset_size=100)
+    result, ctx = scores(replay(train), test, CountingPool(), kid_subsets=5, kid_subset_size=100)
     real, fake = ctx.feature_set("pool", "test"), ctx.feature_set("pool", "samples")
     # The streamed float64 moments equal NumPy's mean and N − 1 covariance of the features.
     np.testing.assert_allclose(real.mean.numpy(), real.features.double().mean(0).numpy(),
