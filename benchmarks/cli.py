@@ -88,11 +88,19 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_report(args: argparse.Namespace) -> int:
     from latentbench.reports import render_report
+    from latentbench.reports.export import parse_formats, write_tables
 
     out_dir = Path(args.dir)
     if not (out_dir / "results.csv").is_file():
         raise InputError(f"DIR: {out_dir} holds no results.csv; give the --out folder of a run")
-    print(render_report(out_dir))
+    try:
+        formats = parse_formats(args.format)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if "html" in formats:
+        print(render_report(out_dir))
+    for path in write_tables(out_dir, formats):
+        print(path)
     return 0
 
 
@@ -130,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="rebuild report.html from a results folder")
     report.add_argument("dir", help="the --out folder of a run")
+    report.add_argument("--format", default="html",
+                        help="comma-separated: html (report.html), latex (table.tex), markdown "
+                             "(table.md), csv (table.csv); default html")
     report.set_defaults(handler=command_report)
 
     features = commands.add_parser("features", help="feature extractors of FID/KID/PRDC")

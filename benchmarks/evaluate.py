@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from latentbench.benchmarks.artifacts import write_latent_artifacts
 from latentbench.benchmarks.config import EvalSpec
 from latentbench.benchmarks.storage import write_bytes_atomic, write_json_atomic
 from latentbench.metrics import METRICS, EvalContext, Metric
@@ -134,13 +135,16 @@ def _png(images: torch.Tensor, nrow: int) -> bytes:
 
 @torch.no_grad()
 def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, seed: int,
-                 run_dir: Path) -> dict[str, str]:
+                 run_dir: Path, test_labels: torch.Tensor | None = None) -> dict[str, str]:
     """Write ``reconstructions.png`` (inputs above their reconstructions) for models with an
     encoder, ``samples.png`` (prior samples) for models that sample, ``interpolations.png``
-    (one latent path per row) and ``images.json`` with a caption for each; return the
+    (one latent path per row), the latent-space files and power spectrum of
+    :func:`~latentbench.benchmarks.artifacts.write_latent_artifacts` (``test_labels`` colour
+    the latent scatter) and ``images.json`` with a caption for each PNG; return the
     captions."""
     model.eval()
     written: dict[str, str] = {}
+    samples = None
     if "encode" in model.capabilities:
         inputs = test_images[: spec.grid_images].to(model.device)
         grid = torch.cat([inputs, model.reconstruct(inputs)])
@@ -158,5 +162,7 @@ def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, 
             else "two latent draws")
     written["interpolations.png"] = (f"each row: {spec.interp_steps} decodes along a "
                                      f"{spec.interp_path} path between {ends}")
+    written.update(write_latent_artifacts(model, test_images, test_labels, samples,
+                                          spec.batch_size, run_dir))
     write_json_atomic(run_dir / "images.json", written)
     return written

@@ -19,6 +19,7 @@ import torch
 
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.data import DataSpec, ImageData, load_dataset
+from latentbench.benchmarks.environment import write_environment
 from latentbench.benchmarks.evaluate import (
     METRICS_FORMAT,
     check_metric_names,
@@ -156,7 +157,8 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
         load_extractor=extractor_loader(config),
         real_features=RealFeatureCache(config.data, cache_dir() / "real-features"))
     write_json_atomic(run_dir / "metrics.json", evaluation.to_json())
-    write_images(model, data.test, config.eval, config.seed, run_dir)
+    write_images(model, data.test, config.eval, config.seed, run_dir, data.test_labels)
+    write_environment(run_dir / "environment.json", device)
     write_text_atomic(run_dir / "status", "done\n")
     (run_dir / CHECKPOINT).unlink(missing_ok=True)  # model.pt now holds the result
     return RunOutcome(config.run_id, "done", metrics=evaluation.values,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from io import BytesIO
+from typing import Any
 
 import pandas as pd
 
 from latentbench.reports.labels import arrow
 
-__all__ = ["FIGURE_WIDTH_PX", "metrics_by_decoder"]
+__all__ = ["FIGURE_WIDTH_PX", "figure_png", "metrics_by_decoder", "new_figure", "plain_text"]
 
 #: Width of a rendered figure: just under the report's content width, so it is shown 1:1.
 FIGURE_WIDTH_PX = 1180
@@ -26,6 +27,25 @@ _DPI = 100
 _COLUMNS = 4
 _PANEL_HEIGHT_IN = 2.6
 _LEGEND_ROW_IN = 0.28
+
+
+def new_figure(height_in: float, width_px: int = FIGURE_WIDTH_PX) -> Any:
+    """A bare Agg :class:`~matplotlib.figure.Figure` with constrained layout (no pyplot)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width_px / _DPI, height_in), dpi=_DPI, layout="constrained")
+
+
+def figure_png(fig: Any) -> bytes:
+    """The figure as PNG bytes on a white background."""
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def plain_text(text: object) -> str:
+    """User text safe for a matplotlib label: a ``$`` would otherwise start mathtext."""
+    return str(text).replace("$", r"\$")
 
 
 def metrics_by_decoder(

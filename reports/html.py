@@ -9,7 +9,9 @@ This module reads results only; it never imports models, metrics or benchmarks.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import logging
 import os
 import tempfile
@@ -23,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from latentbench.reports.labels import arrow, config_key, config_label, direction_text
 from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
+from latentbench.reports.sections import beta_figures, decoder_spectra, environment, latent_space
 from latentbench.reports.side_by_side import decoder_comparison
 from latentbench.reports.table import SummaryTable, load_results, summary_table
 
@@ -41,6 +44,8 @@ _KNOWN_IMAGES: tuple[tuple[str, str, str], ...] = (
     ),
     ("samples.png", "Prior samples", "decoded from z drawn from the prior"),
     ("interpolations.png", "Interpolations", "decoded along latent interpolation paths"),
+    ("traversals.png", "Latent traversals", "one latent dimension varied per row"),
+    ("latent_grid.png", "Decoded latent grid", "codes on a grid over the 2-d latent plane"),
 )
 
 _EXPECTED_TITLES = ("Reconstructions", "Prior samples")
@@ -50,6 +55,42 @@ _EXPECTED_TITLES = ("Reconstructions", "Prior samples")
 #: grids still fit side by side in the page width.
 _TARGET_WIDTH = 480
 _MAX_UPSCALE = 4
+
+
+#: Click a header of the summary table to sort by it (again to reverse). Metric cells sort
+#: numerically on their mean (``data-value``), empty cells last; other cells as text. Allowed by
+#: the page's Content-Security-Policy through its hash, so no other script can run.
+_SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var headers = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(headers, function (th, column) {
+    th.tabIndex = 0;
+    function sort() {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      function key(row) {
+        var cell = row.cells[column];
+        var value = cell.getAttribute("data-value");
+        if (value === null) { return cell.textContent.trim(); }
+        return value === "" ? null : parseFloat(value);
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === null || y === null) { return x === y ? 0 : (x === null ? 1 : -1); }
+        var order = typeof x === "number" ? x - y : x.localeCompare(y, undefined, {numeric: true});
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    }
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
+  });
+});
+"""
+_SORT_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SORT_SCRIPT.encode()).digest()).decode()
 
 
 @dataclass
@@ -110,7 +151,13 @@ def render_report(out_dir: Path | str) -> Path:
         "caption": table.caption(),
         "failed": _failed_runs(runs_dir, results),
         "decoders": decoders,
+        "spectra": decoder_spectra(runs_dir, results),
+        "beta": beta_figures(results, table.higher_is_better.to_dict()),
+        "latent": latent_space(runs_dir, results),
+        "environment": environment(out, runs_dir, results),
         "groups": list(groups.values()),
+        "sort_script": _SORT_SCRIPT,
+        "script_hash": _SORT_SCRIPT_HASH,
     }
     html = _environment().get_template("report.html.j2").render(**context)
     return _write_atomic(out / "report.html", html)
@@ -288,13 +335,17 @@ def _table_context(table: SummaryTable) -> dict[str, Any]:
             # Groups are numbered in table order, so row i links to section config-i.
             "anchor": f"config-{index}",
             "config": list(config_values),
-            "cells": list(zip(cell_values, best_values, strict=True)),
+            "cells": list(zip(cell_values, best_values, mean_values, strict=True)),
         }
-        for index, (config_values, cell_values, best_values) in enumerate(
+        for index, (config_values, cell_values, best_values, mean_values) in enumerate(
             zip(
                 table.config_frame().itertuples(index=False),
                 table.cells().itertuples(index=False),
                 table.best.itertuples(index=False),
+                # Full-precision means for the numeric sort; "" sorts an empty cell last.
+                table.mean.map(lambda v: "" if pd.isna(v) else repr(float(v))).itertuples(
+                    index=False
+                ),
                 strict=True,
             )
         )

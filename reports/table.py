@@ -24,6 +24,7 @@ __all__ = [
     "SummaryTable",
     "load_results",
     "summary_table",
+    "to_csv",
     "to_latex",
     "to_markdown",
 ]
@@ -452,6 +453,9 @@ _LATEX_SPECIAL = {
     "{": r"\{",
     "}": r"\}",
     "~": r"\textasciitilde{}",
+    # A "[" right after "\\" would be read as the row's optional spacing argument.
+    "[": "{[}",
+    "]": "{]}",
     "^": r"\textasciicircum{}",
     "β": r"$\beta$",
     "–": "--",
@@ -461,3 +465,28 @@ _LATEX_SPECIAL = {
 def _latex_escape(text: object) -> str:
     """Escape LaTeX's special characters in a plain-text cell."""
     return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
+
+
+def to_csv(table: SummaryTable) -> str:
+    """Render the summary as CSV: the configuration columns and ``n``, then for each metric its
+    mean, sample standard deviation, seed count and whether it is the best of its column.
+
+    Numbers stay numbers (full precision) so that the file can be read back for plotting;
+    the header of a metric's columns is ``<metric> mean``, ``<metric> std``, ``<metric> n`` and
+    ``<metric> best``.
+
+    Args:
+        table: Output of :func:`summary_table`.
+
+    Returns:
+        The CSV text.
+    """
+    parts = [table.config_frame().rename(columns=_HEADERS)]
+    for metric in table.metrics:
+        parts.append(pd.DataFrame({
+            f"{metric} mean": table.mean[metric],
+            f"{metric} std": table.std[metric],
+            f"{metric} n": table.count[metric],
+            f"{metric} best": table.best[metric],
+        }))
+    return pd.concat(parts, axis=1).to_csv(index=False)

@@ -1,0 +1,185 @@
+"""Per-run files the report draws from, beyond the image grids of :func:`write_images`.
+
+``latents.npz`` (posterior means of test images with their class labels and, for codes wider
+than two, a 2-d PCA projection), ``traversals.png`` (one latent dimension varied per row),
+``latent_grid.png`` (a decoded grid over a 2-d latent plane) and ``spectrum.json`` (the
+azimuthally averaged power spectrum of samples and of test images, Durall et al. 2020, "Watch
+your up-convolution"). All are cheap (well under a second on a CPU for MNIST-sized models)
+because the report is rebuilt from them without touching a model.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentbench.benchmarks.storage import write_bytes_atomic, write_json_atomic
+from latentbench.models.protocol import LatentModel
+
+__all__ = ["LATENT_IMAGES", "power_spectrum", "write_latent_artifacts"]
+
+#: At most this many test images are encoded for ``latents.npz``: enough for a scatter plot.
+LATENT_IMAGES = 2000
+#: Traversal steps from −3σ to +3σ (odd, so the middle column is the unmodified code).
+TRAVERSAL_STEPS = 7
+#: Rows of ``traversals.png``: wider codes show their most-used dimensions only.
+TRAVERSAL_ROWS = 16
+#: Points per side of ``latent_grid.png``.
+GRID_SIDE = 15
+#: Images each power spectrum averages over.
+SPECTRUM_IMAGES = 256
+
+
+def power_spectrum(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuthally averaged power spectrum of images, averaged over the images.
+
+    For each image (channels averaged to grey, mean removed so the DC term does not dwarf the
+    rest) ``P(u, v) = |F(u, v)|² / (H·W)``; ``P`` is averaged over the ring of integer radius
+    ``r = round(√(u² + v²))`` around the centre of the shifted spectrum, for
+    ``r = 0 … min(H, W)/2``, then over images.
+
+    Args:
+        images: ``[N, C, H, W]`` in [0, 1], ``N ≥ 1``.
+
+    Returns:
+        ``(frequency, power)``: frequencies in cycles per pixel (``r / min(H, W)``, up to the
+        Nyquist frequency 0.5) and the mean power at each, float64 arrays of equal length.
+    """
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"images must be [N, C, H, W] with N ≥ 1, got {tuple(images.shape)}")
+    grey = images.detach().double().cpu().mean(dim=1)
+    grey = grey - grey.mean(dim=(1, 2), keepdim=True)
+    height, width = grey.shape[-2:]
+    power = torch.fft.fftshift(torch.fft.fft2(grey).abs() ** 2, dim=(-2, -1)) / (height * width)
+    power = power.mean(dim=0).numpy()
+    v, u = np.indices((height, width))
+    radius = np.rint(np.hypot(u - width // 2, v - height // 2)).astype(int).ravel()
+    limit = min(height, width) // 2
+    sums = np.bincount(radius, weights=power.ravel())[: limit + 1]
+    counts = np.bincount(radius)[: limit + 1]
+    return np.arange(limit + 1) / min(height, width), sums / np.maximum(counts, 1)
+
+
+def _encode_means(model: LatentModel, images: torch.Tensor, batch_size: int) -> np.ndarray:
+    means = [model.encode(images[i : i + batch_size].to(model.device)).mean.double().cpu()
+             for i in range(0, len(images), batch_size)]
+    return torch.cat(means).numpy()
+
+
+def _decode(model: LatentModel, codes: np.ndarray) -> torch.Tensor:
+    z = torch.as_tensor(codes, dtype=torch.float32, device=model.device)
+    return torch.sigmoid(model.decode(z)).cpu()
+
+
+def _labelled_grid(images: torch.Tensor, nrow: int, labels: list[str]) -> bytes:
+    """A grid PNG with a text label left of each row."""
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.float().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    pixels = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    tile = images.shape[-2] + 2
+    margin = 40
+    canvas = Image.new("RGB", (pixels.shape[1] + margin, pixels.shape[0]), "white")
+    canvas.paste(Image.fromarray(pixels), (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for row, label in enumerate(labels):
+        draw.text((4, row * tile + tile // 2 - 5), label, fill="black")
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _traversals(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
+    spread = means.std(axis=0)
+    # The most-spread dimensions carry the information; collapsed ones show identical columns.
+    dims = np.sort(np.argsort(-spread, kind="stable")[:TRAVERSAL_ROWS])
+    steps = np.linspace(-3.0, 3.0, TRAVERSAL_STEPS)
+    codes = np.repeat(means[:1], len(dims) * TRAVERSAL_STEPS, axis=0)
+    for row, dim in enumerate(dims):
+        codes[row * TRAVERSAL_STEPS : (row + 1) * TRAVERSAL_STEPS, dim] += steps * spread[dim]
+    png = _labelled_grid(_decode(model, codes), TRAVERSAL_STEPS, [f"z{d}" for d in dims])
+    shown = ("every dimension" if len(dims) == means.shape[1]
+             else f"the {len(dims)} of {means.shape[1]} dimensions with the largest spread")
+    caption = (f"row zk: dimension k of the first test image's code moved from −3σ to +3σ in "
+               f"{TRAVERSAL_STEPS} steps (σ: that dimension's standard deviation over the test "
+               f"codes); {shown}")
+    return png, caption
+
+
+def _latent_grid(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
+    if "variational" in model.capabilities:
+        from scipy.stats import norm
+
+        # Equal-probability steps of the N(0, I) prior, as in Kingma & Welling's Fig. 4.
+        axis = norm.ppf(np.linspace(0.05, 0.95, GRID_SIDE))
+        span = [axis, axis]
+        where = "prior quantiles 5 %–95 % of N(0, 1) on each axis"
+    else:
+        # An AE has no prior: cover the range its codes actually occupy.
+        span = [np.linspace(*np.percentile(means[:, d], [1, 99]), GRID_SIDE) for d in (0, 1)]
+        where = "1st–99th percentile of the test codes on each axis"
+    z1, z2 = np.meshgrid(span[0], span[1][::-1])  # z2 grows upwards, as on a plot
+    codes = np.stack([z1.ravel(), z2.ravel()], axis=1)
+    from torchvision.utils import make_grid, save_image
+
+    buffer = io.BytesIO()
+    save_image(make_grid(_decode(model, codes), nrow=GRID_SIDE, padding=1, pad_value=1.0),
+               buffer, format="png")
+    return buffer.getvalue(), f"{GRID_SIDE}×{GRID_SIDE} codes decoded: z1 left→right, z2 " \
+                              f"bottom→top, {where}"
+
+
+@torch.no_grad()
+def write_latent_artifacts(model: LatentModel, test_images: torch.Tensor,
+                           test_labels: torch.Tensor | None, samples: torch.Tensor | None,
+                           batch_size: int, run_dir: Path) -> dict[str, str]:
+    """Write the latent-space files and the power spectrum of a trained model into ``run_dir``.
+
+    Args:
+        model: The trained model, in eval mode.
+        test_images: ``[N, C, H, W]`` test images in [0, 1].
+        test_labels: ``[N]`` class labels of ``test_images`` (stored beside the codes for the
+            report's coloured scatter), or ``None`` if the dataset has none.
+        samples: Images the model sampled (``None`` for a model that does not sample): their
+            spectrum is compared with the test images'.
+        batch_size: Encoding batch size.
+        run_dir: The run directory.
+
+    Returns:
+        Captions of the PNGs written, by file name (for ``images.json``).
+    """
+    captions: dict[str, str] = {}
+    if "encode" in model.capabilities:
+        images = test_images[:LATENT_IMAGES]
+        means = _encode_means(model, images, batch_size)
+        arrays: dict[str, np.ndarray] = {"mean": means.astype(np.float32)}
+        if test_labels is not None:
+            arrays["labels"] = test_labels[: len(images)].cpu().numpy().astype(np.int64)
+        if means.shape[1] > 2:
+            from sklearn.decomposition import PCA
+
+            pca = PCA(n_components=2, random_state=0).fit(means)
+            arrays["pca"] = pca.transform(means).astype(np.float32)
+            arrays["explained_variance_ratio"] = pca.explained_variance_ratio_
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        write_bytes_atomic(run_dir / "latents.npz", buffer.getvalue())
+        png, captions["traversals.png"] = _traversals(model, means)
+        write_bytes_atomic(run_dir / "traversals.png", png)
+        if means.shape[1] == 2:
+            png, captions["latent_grid.png"] = _latent_grid(model, means)
+            write_bytes_atomic(run_dir / "latent_grid.png", png)
+    if samples is not None:
+        frequency, sample_power = power_spectrum(samples[:SPECTRUM_IMAGES])
+        _, data_power = power_spectrum(test_images[:SPECTRUM_IMAGES])
+        write_json_atomic(run_dir / "spectrum.json", {
+            "frequency": frequency.tolist(), "samples": sample_power.tolist(),
+            "data": data_power.tolist(), "n_samples": min(len(samples), SPECTRUM_IMAGES),
+            "n_data": min(len(test_images), SPECTRUM_IMAGES),
+            "unit": "frequency in cycles/pixel; power: mean |FFT|²/(H·W) of grey, mean-removed "
+                    "images over rings of equal radius"})
+    return captions

@@ -1,0 +1,82 @@
+"""The latent space of each configuration: posterior means of test images coloured by class.
+
+Panels sit side by side so that an AE's unregularised codes can be set against a VAE's
+prior-shaped ones. Codes wider than two are shown by their 2-d PCA projection, which the
+harness stores in ``latents.npz``.
+
+This module reads results only; it never imports models, metrics or benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentbench.reports.figures import figure_png, new_figure, plain_text
+
+__all__ = ["LatentPanel", "latent_scatter"]
+
+_COLUMNS = 3
+
+
+@dataclass(frozen=True)
+class LatentPanel:
+    """One configuration's codes.
+
+    Attributes:
+        title: The configuration and seed.
+        points: ``[N, 2]`` coordinates (the code itself or its PCA projection).
+        labels: ``[N]`` class labels, or ``None``.
+        explained: PCA explained-variance ratios of the two axes, ``None`` for raw 2-d codes.
+    """
+
+    title: str
+    points: np.ndarray
+    labels: np.ndarray | None
+    explained: tuple[float, float] | None = None
+
+
+def latent_scatter(panels: list[LatentPanel]) -> bytes | None:
+    """One scatter per configuration, points coloured by class.
+
+    Returns:
+        PNG bytes, or ``None`` for no panels.
+    """
+    import seaborn as sns
+
+    if not panels:
+        return None
+    columns = min(_COLUMNS, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig = new_figure(rows * 3.9 + 0.5)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    classes = sorted({int(c) for p in panels if p.labels is not None for c in np.unique(p.labels)})
+    palette = dict(zip(classes, sns.color_palette("tab10", len(classes)), strict=True))
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        if panel.labels is None:
+            ax.scatter(panel.points[:, 0], panel.points[:, 1], s=3, alpha=0.5, color="#59636e")
+        else:
+            for label in classes:
+                chosen = panel.labels == label
+                ax.scatter(panel.points[chosen, 0], panel.points[chosen, 1], s=3, alpha=0.6,
+                           color=palette[label], label=str(label), rasterized=True)
+        if panel.explained is None:
+            ax.set_xlabel("z1 (posterior mean)")
+            ax.set_ylabel("z2 (posterior mean)")
+        else:
+            ax.set_xlabel(f"PC 1 ({panel.explained[0]:.0%} of variance)")
+            ax.set_ylabel(f"PC 2 ({panel.explained[1]:.0%} of variance)")
+        ax.set_title(plain_text(panel.title), loc="left", fontsize=10, fontweight="bold")
+        ax.tick_params(labelsize=8)
+        ax.grid(color="#d1d9e0", linewidth=0.5)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    if classes:
+        handles, labels = next(
+            ax for ax, p in zip(axes.flat, panels, strict=False) if p.labels is not None
+        ).get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", title="class", frameon=False,
+                   markerscale=4, fontsize=9)
+    return figure_png(fig)

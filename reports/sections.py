@@ -1,0 +1,148 @@
+"""The report's analysis sections that read per-run artifacts: β trade-offs, the latent space,
+decoder power spectra and the environment.
+
+Each function returns what its template section needs, or an empty value when the results hold
+nothing for it (no β sweep, no encoder, no ``spectrum.json``), so the section is left out.
+
+This module reads results only; it never imports models, metrics or benchmarks.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latentbench.reports.figures import FIGURE_WIDTH_PX
+from latentbench.reports.labels import config_label
+from latentbench.reports.plots_latent import LatentPanel, latent_scatter
+from latentbench.reports.plots_spectrum import spectra_by_decoder
+from latentbench.reports.plots_tradeoff import metrics_vs_beta, rate_distortion
+from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
+from latentbench.reports.table import CONFIG_COLUMNS
+
+__all__ = ["beta_figures", "decoder_spectra", "environment", "latent_space"]
+
+#: What environment.json holds, in display order, with the label shown.
+_ENVIRONMENT_FIELDS = (
+    ("device", "device"),
+    ("device_name", "device name"),
+    ("python", "Python"),
+    ("torch", "torch"),
+    ("cuda", "CUDA"),
+    ("platform", "platform"),
+    ("latentbench", "latentbench"),
+    ("git_commit", "git commit"),
+)
+
+
+def _figure(png: bytes | None, title: str, alt: str) -> EmbeddedImage | None:
+    if png is None:
+        return None
+    return embed_png(png, title=title, alt=alt, target_width=FIGURE_WIDTH_PX, fit=True)
+
+
+def _done(results: pd.DataFrame) -> pd.DataFrame:
+    return results[results["status"].eq("done") & results["metric"].notna()]
+
+
+def _first_runs(results: pd.DataFrame) -> list[dict[str, Any]]:
+    """The lowest-seed finished run of each configuration, in table order (by config)."""
+    done = results[results["status"].eq("done")].drop_duplicates("run_id")
+    done = done.sort_values([*CONFIG_COLUMNS, "seed"], na_position="last")
+    return list(done.drop_duplicates(list(CONFIG_COLUMNS)).to_dict("records"))
+
+
+def beta_figures(results: pd.DataFrame, directions: Mapping[str, object]) -> dict[str, Any]:
+    """The rate–distortion plane and the metrics-against-β panels (each ``None`` if absent)."""
+    done = _done(results)
+    return {
+        "rate_distortion": _figure(rate_distortion(done), "Rate–distortion plane",
+                                   "Distortion against rate per run, one line per model"),
+        "metrics_vs_beta": _figure(metrics_vs_beta(done, directions), "Metrics against β",
+                                   "Each metric against β with seed error bars"),
+    }
+
+
+def _read_latents(path: Path) -> dict[str, np.ndarray] | None:
+    try:
+        # The file is user data: never unpickle it.
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError):
+        return None
+
+
+def latent_space(runs_dir: Path, results: pd.DataFrame) -> dict[str, Any]:
+    """A class-coloured scatter of each configuration's codes and the decoded 2-d grids.
+
+    Returns:
+        ``{"scatter": EmbeddedImage | None, "grids": [EmbeddedImage]}``; both empty when no run
+        wrote ``latents.npz``.
+    """
+    panels: list[LatentPanel] = []
+    grids: list[EmbeddedImage] = []
+    for record in _first_runs(results):
+        directory = run_dir(runs_dir, str(record["run_id"]))
+        if directory is None:
+            continue
+        latents = _read_latents(directory / "latents.npz")
+        label = config_label(record, with_seed=True)
+        if latents is not None and "mean" in latents and latents["mean"].ndim == 2:
+            projected = "pca" in latents and latents["mean"].shape[1] > 2
+            points = latents["pca"] if projected else latents["mean"][:, :2]
+            ratio = latents.get("explained_variance_ratio")
+            panels.append(LatentPanel(
+                title=label + (" · PCA" if projected else ""),
+                points=np.asarray(points, float),
+                labels=latents.get("labels"),
+                explained=tuple(float(v) for v in ratio[:2]) if projected and ratio is not None
+                else None,
+            ))
+        grid = directory / "latent_grid.png"
+        if grid.is_file():
+            captions = read_json(directory / "images.json") or {}
+            image = embed_png(grid.read_bytes(), title=label,
+                              caption=str(captions.get("latent_grid.png", "")),
+                              alt=f"Decoded latent grid for {label}", target_width=420)
+            if image is not None:
+                grids.append(image)
+    scatter = _figure(latent_scatter(panels), "Latent space",
+                      "Posterior means of test images coloured by class, per configuration")
+    return {"scatter": scatter, "grids": grids}
+
+
+def decoder_spectra(runs_dir: Path, results: pd.DataFrame) -> EmbeddedImage | None:
+    """Power spectra of samples vs data, one panel per configuration without its decoder."""
+    panels: dict[str, dict[str, dict[str, Any]]] = {}
+    decoders: list[str] = []
+    for record in _first_runs(results):
+        directory = run_dir(runs_dir, str(record["run_id"]))
+        spectrum = read_json(directory / "spectrum.json") if directory else None
+        if not spectrum or not {"frequency", "samples", "data"} <= spectrum.keys():
+            continue
+        label = config_label(record, with_decoder=False)
+        panels.setdefault(label, {})[str(record["decoder"])] = spectrum
+        decoders.append(str(record["decoder"]))
+    decoders = list(dict.fromkeys(decoders))
+    return _figure(spectra_by_decoder(panels, decoders), "Power spectra",
+                   "Azimuthally averaged power spectrum of samples per decoder and of test images")
+
+
+def environment(out: Path, runs_dir: Path, results: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, value) pairs from ``OUT/environment.json``, else the first run's copy."""
+    found = read_json(out / "environment.json")
+    if found is None:
+        for run_id in pd.unique(results["run_id"].dropna().astype(str)):
+            directory = run_dir(runs_dir, run_id)
+            found = read_json(directory / "environment.json") if directory else None
+            if found:
+                break
+    if not found:
+        return []
+    return [(label, str(found[key])) for key, label in _ENVIRONMENT_FIELDS
+            if found.get(key) not in (None, "")]

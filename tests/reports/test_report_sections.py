@@ -1,0 +1,194 @@
+"""The report's analysis sections, strict HTML validity, escaping and the paper tables.
+
+The fixture is a β sweep (AE and VAE × β ∈ {1, 4} × two seeds) whose run directories hold the
+harness's per-run artifacts (latents.npz, spectrum.json, environment.json, traversals.png), with
+a hostile decoder name, suite description and failure reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import html5lib
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from latentbench.benchmarks.cli import main
+from latentbench.reports import render_report
+from latentbench.reports.table import _latex_escape, summary_table, to_latex
+
+ATTACK = '<script>alert(1)</script>"onerror=alert(2)'
+DECODER = "unpool" + ATTACK
+
+
+def _png(width: int, height: int, seed: int) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 255, (height, width), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    rows = []
+    rng = np.random.default_rng(0)
+    index = 0
+    for model, decoder, latent in (("ae", "transposed", 2), ("vae", DECODER, 8)):
+        for beta in (1.0, 4.0):
+            for seed in (0, 1):
+                run_id = f"r{index:02d}"
+                index += 1
+                run = out / "runs" / run_id
+                run.mkdir(parents=True)
+                config = {"suite": {"name": "sweep", "description": ATTACK},
+                          "model": {"name": model, "decoder": decoder}}
+                (run / "config.json").write_text(json.dumps(config))
+                (run / "status").write_text("done\n")
+                for name in ("reconstructions.png", "samples.png", "traversals.png"):
+                    (run / name).write_bytes(_png(56, 28, index))
+                mean = rng.normal(size=(200, latent)).astype(np.float32)
+                arrays = {"mean": mean, "labels": rng.integers(0, 10, 200)}
+                if latent > 2:
+                    arrays["pca"] = mean[:, :2]
+                    arrays["explained_variance_ratio"] = np.array([0.3, 0.2])
+                else:
+                    (run / "latent_grid.png").write_bytes(_png(60, 60, index))
+                np.savez(run / "latents.npz", **arrays)
+                frequency = np.linspace(0, 0.5, 15)
+                (run / "spectrum.json").write_text(json.dumps({
+                    "frequency": frequency.tolist(), "samples": (1 / (1 + frequency)).tolist(),
+                    "data": (1 / (1 + 2 * frequency)).tolist()}))
+                (run / "environment.json").write_text(json.dumps(
+                    {"device": "cpu", "python": "3.11", "torch": "2.4", "git_commit": "abc123"}))
+                base = {"run_id": run_id, "suite": "sweep", "dataset": "mnist5k", "model": model,
+                        "decoder": decoder, "beta": beta, "latent_dim": latent, "seed": seed,
+                        "status": "done", "reason": "", "samples": 1000}
+                values = {"rate": 10 / beta + seed, "distortion": 80 + 5 * beta + seed,
+                          "fid[lenet-mnist]": 30 + index, "recon_mse": 0.1 - 0.01 * index}
+                directions = {"rate": pd.NA, "distortion": False, "fid[lenet-mnist]": False,
+                              "recon_mse": False}
+                rows += [{**base, "metric": m, "value": v, "higher_is_better": directions[m]}
+                         for m, v in values.items()]
+    rows.append({"run_id": "bad", "suite": "sweep", "dataset": "mnist5k", "model": "vae",
+                 "decoder": DECODER, "beta": 8.0, "latent_dim": 8, "seed": 0, "metric": "",
+                 "value": "", "samples": "", "higher_is_better": "", "status": "failed",
+                 "reason": ATTACK})
+    pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
+    return out
+
+
+@pytest.fixture
+def report(sweep: Path) -> str:
+    return render_report(sweep).read_text(encoding="utf-8")
+
+
+def test_report_parses_as_strict_html5(report: str) -> None:
+    parser = html5lib.HTMLParser(strict=True)
+    parser.parse(report)  # raises ParseError on the first error
+    assert not parser.errors
+
+
+def test_report_has_every_section(report: str) -> None:
+    for anchor in ("summary", "beta", "latent", "decoders", "failed", "runs", "environment"):
+        assert f'id="{anchor}"' in report, anchor
+    assert "Rate–distortion plane" in report and "Metrics against β" in report
+    assert "Posterior means by class" in report and "Decoded latent grids" in report
+    assert "Power spectra of samples and data" in report
+    assert "Latent traversals" in report
+    assert "<dd>abc123</dd>" in report
+    # Summary cells carry their mean for the numeric sort.
+    assert re.search(r'<td class="num[^"]*" data-value="0\.0[0-9]+">', report)
+
+
+def test_report_references_nothing_outside_itself(report: str) -> None:
+    lowered = report.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//|file:)""", lowered)
+    assert "@import" not in lowered and "url(" not in lowered and "<link" not in lowered
+    assert all(s.startswith("data:image/png;base64,") for s in re.findall(r'src="([^"]*)"', report))
+
+
+def test_user_text_appears_only_escaped(report: str) -> None:
+    assert "<script>alert" not in report
+    assert '"onerror=' not in report
+    assert report.lower().count("<script") == 1  # the report's own sorter
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;onerror=alert(2)"
+    assert report.count(escaped) >= 3  # description, decoder names, the failure reason
+
+
+def test_latex_escapes_special_characters() -> None:
+    assert _latex_escape("a_b&c%d$e#f{g}h~i^j\\k[l]") == (
+        r"a\_b\&c\%d\$e\#f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}k{[}l{]}"
+    )
+
+
+def test_latex_table_escapes_names_and_bolds_best(sweep: Path) -> None:
+    from latentbench.reports.table import load_results
+
+    tex = to_latex(summary_table(load_results(sweep)))
+    assert r"fid{[}lenet-mnist{]} $\downarrow$" in tex and r"recon\_mse" in tex
+    assert r"\textbf{" in tex and r"\toprule" in tex
+
+
+def test_report_command_writes_paper_tables(sweep: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(sweep), "--format", "latex,markdown,csv"]) == 0
+    tex = (sweep / "table.tex").read_text()
+    assert r"\begin{tabular}" in tex and r"\bottomrule" in tex
+    assert "2 seeds" in tex and "lenet-mnist" in tex and "1,000 images or samples" in tex
+    assert "| recon_mse ↓ |" in (sweep / "table.md").read_text() or "recon_mse ↓" in (
+        sweep / "table.md").read_text()
+    table = pd.read_csv(sweep / "table.csv")
+    assert len(table) == 4 and "recon_mse mean" in table.columns
+    assert not (sweep / "report.html").exists()  # html was not asked for
+    assert main(["report", str(sweep), "--format", "pdf"]) == 2
+
+
+CHROMEDRIVER = shutil.which("chromedriver")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMEDRIVER is None or CHROMIUM is None,
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+def test_report_in_a_real_browser(sweep: Path, tmp_path: Path) -> None:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+
+    path = render_report(sweep)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,3000",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(path.resolve().as_uri())
+        images = driver.find_elements(By.TAG_NAME, "img")
+        assert len(images) > 10
+        widths = [driver.execute_script("return arguments[0].naturalWidth", i) for i in images]
+        assert all(width > 0 for width in widths), widths  # every image decoded
+
+        def column(index: int) -> list[str]:
+            cells = driver.find_elements(
+                By.CSS_SELECTOR, f"#summary-table tbody tr td:nth-child({index})")
+            return [cell.get_attribute("data-value") for cell in cells]
+
+        headers = driver.find_elements(By.CSS_SELECTOR, "#summary-table thead th")
+        names = [h.text for h in headers]
+        recon = next(i for i, name in enumerate(names) if name.startswith("recon_mse")) + 1
+        before = [float(v) for v in column(recon)]
+        assert before == sorted(before, reverse=True)  # configuration order
+        headers[recon - 1].click()
+        assert [float(v) for v in column(recon)] == sorted(before)
+        headers[recon - 1].click()
+        assert [float(v) for v in column(recon)] == sorted(before, reverse=True)
+        driver.save_screenshot(str(tmp_path / "report.png"))
+    finally:
+        driver.quit()
