@@ -54,7 +54,7 @@ from typing import Any
 
 import pandas as pd
 
-from latentbench.reports.html import _write_atomic
+from latentbench.reports.html import write_text_atomic
 from latentbench.reports.table import load_results
 
 __all__ = [
@@ -445,7 +445,7 @@ def run_compare(baseline_path: Path | str, current_path: Path | str,
     comparison = compare(baseline, current, tolerances, k)
     echo(format_comparison(comparison, baseline, current))
     if update_baseline:
-        _write_atomic(baseline.path, current.path.read_text(encoding="utf-8"))
+        write_text_atomic(baseline.path, current.path.read_text(encoding="utf-8"))
         echo(f"compare: baseline {baseline.path} updated from {current.path}")
         return 0
     return 1 if comparison.failures else 0

@@ -17,7 +17,7 @@ import pandas as pd
 
 from latentbench.reports.table import (
     SummaryTable,
-    _latex_escape,
+    latex_escape,
     load_results,
     summary_table,
     to_csv,
@@ -101,14 +101,14 @@ def write_tables(out_dir: Path | str, formats: Iterable[str]) -> list[Path]:
     Returns:
         The files written.
     """
-    from latentbench.reports.html import _write_atomic
+    from latentbench.reports.html import write_text_atomic
 
     out = Path(out_dir)
     results = load_results(out)
     table = summary_table(results)
     caption = table_caption(table, results)
     render = {
-        "latex": lambda: to_latex(table, caption=table_caption(table, results, _latex_escape)),
+        "latex": lambda: to_latex(table, caption=table_caption(table, results, latex_escape)),
         "markdown": lambda: to_markdown(table, caption=caption),
         "csv": lambda: to_csv(table),
     }
@@ -116,5 +116,5 @@ def write_tables(out_dir: Path | str, formats: Iterable[str]) -> list[Path]:
     for name in formats:
         filename = FORMATS[name]
         if filename is not None:
-            written.append(_write_atomic(out / filename, render[name]()))
+            written.append(write_text_atomic(out / filename, render[name]()))
     return written

@@ -160,7 +160,7 @@ def render_report(out_dir: Path | str) -> Path:
         "script_hash": _SORT_SCRIPT_HASH,
     }
     html = _environment().get_template("report.html.j2").render(**context)
-    return _write_atomic(out / "report.html", html)
+    return write_text_atomic(out / "report.html", html)
 
 
 @cache
@@ -175,7 +175,7 @@ def _environment() -> Environment:
     )
 
 
-def _write_atomic(path: Path, text: str) -> Path:
+def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, then move it into place."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

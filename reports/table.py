@@ -413,17 +413,17 @@ def to_latex(
     shown = shown.reset_index(drop=True)
     bold = bold.reset_index(drop=True)
 
-    headers = {c: _latex_escape(_HEADERS[c]) for c in config_columns}
+    headers = {c: latex_escape(_HEADERS[c]) for c in config_columns}
     headers["beta"] = "$\\beta$"
     for metric in table.metrics:
         arrow = _arrow(table.higher_is_better[metric], " $\\uparrow$", " $\\downarrow$")
-        headers[metric] = _latex_escape(metric) + arrow
+        headers[metric] = latex_escape(metric) + arrow
 
     styler = (
         shown.style.hide(axis="index")
         # Config cells are user text (model names may hold "_"); metric cells are ours and
         # already contain LaTeX ($\pm$), so only the former are escaped.
-        .format(_latex_escape, subset=config_columns)
+        .format(latex_escape, subset=config_columns)
         .format_index(lambda c: headers[c], axis=1)
         .apply(lambda _: bold.map(lambda b: "textbf:--rwrap;" if b else ""), axis=None)
     )
@@ -462,7 +462,7 @@ _LATEX_SPECIAL = {
 }
 
 
-def _latex_escape(text: object) -> str:
+def latex_escape(text: object) -> str:
     """Escape LaTeX's special characters in a plain-text cell."""
     return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
 

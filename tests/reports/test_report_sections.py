@@ -21,7 +21,7 @@ from PIL import Image
 
 from latentbench.benchmarks.cli import main
 from latentbench.reports import render_report
-from latentbench.reports.table import _latex_escape, summary_table, to_latex
+from latentbench.reports.table import latex_escape, summary_table, to_latex
 
 ATTACK = '<script>alert(1)</script>"onerror=alert(2)'
 DECODER = "unpool" + ATTACK
@@ -123,7 +123,7 @@ def test_user_text_appears_only_escaped(report: str) -> None:
 
 
 def test_latex_escapes_special_characters() -> None:
-    assert _latex_escape("a_b&c%d$e#f{g}h~i^j\\k[l]") == (
+    assert latex_escape("a_b&c%d$e#f{g}h~i^j\\k[l]") == (
         r"a\_b\&c\%d\$e\#f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}k{[}l{]}"
     )
 
