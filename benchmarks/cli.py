@@ -14,7 +14,8 @@ from pathlib import Path
 
 from latentbench.benchmarks.bench import add_bench_command
 from latentbench.benchmarks.data import DATASETS, DataSpec
-from latentbench.benchmarks.executor import run_local
+from latentbench.benchmarks.executor import run_suite
+from latentbench.benchmarks.executors import EXECUTORS, ExecutorOptions
 from latentbench.benchmarks.extractors import cache_dir, cached_lenet
 from latentbench.benchmarks.run import resolve_device
 from latentbench.benchmarks.suite import load_suite, shipped_suites
@@ -75,9 +76,12 @@ def command_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     device = resolve_device(args.device)
     out_dir = Path(args.out) if args.out else Path("runs") / suite.name
-    print(f"latentbench: suite {suite.name!r}, {len(suite.runs)} runs on {device}, into {out_dir}")
+    print(f"latentbench: suite {suite.name!r}, {len(suite.runs)} runs on {device} "
+          f"({args.executor} executor), into {out_dir}")
     started = time.perf_counter()
-    results = run_local(suite, out_dir, device, progress=not args.no_progress)
+    options = ExecutorOptions(workers=args.workers, scheduler=args.scheduler)
+    results = run_suite(suite, out_dir, device, args.executor, options,
+                        progress=not args.no_progress)
     report = render_report(out_dir)
     failed = [config.label for config, outcome in results if outcome.status != "done"]
     print(f"latentbench: {len(results) - len(failed)} done, {len(failed)} failed in "
@@ -130,8 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", nargs="?", default=DEFAULT_SUITE,
                      help=f"shipped suite name or path to a .toml file (default {DEFAULT_SUITE})")
     run.add_argument("--out", help="output folder (default runs/<suite>)")
-    run.add_argument("--executor", choices=["local"], default="local",
-                     help="where runs execute (local: this process)")
+    # Checked by the executor registry, not by argparse, for a one-line error naming the field.
+    run.add_argument("--executor", default="local",
+                     help=f"where runs execute: {', '.join(sorted(EXECUTORS))} (default local: "
+                          f"this process, or a pool of --workers processes)")
+    run.add_argument("--workers", type=int,
+                     help="worker processes (default 1; with dask and no --scheduler, the size "
+                          "of the LocalCluster it starts)")
+    run.add_argument("--scheduler", help="address of a running Dask scheduler to join "
+                                         "(--executor dask), e.g. tcp://host:8786")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.set_defaults(handler=command_run)

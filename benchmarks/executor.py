@@ -1,16 +1,22 @@
-"""Running a suite's runs: check every config first, then run them, then write the results."""
+"""Running a suite's runs: check every config first, then run them on an executor (see
+:mod:`latentbench.benchmarks.executors`), rewriting ``results.csv`` as each run completes."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from latentbench.benchmarks.config import RunConfig
+from latentbench.benchmarks.executors import ExecutorOptions, Pool, open_executor, run_task
 from latentbench.benchmarks.results import write_results
-from latentbench.benchmarks.run import RunOutcome, execute_run, preflight
+from latentbench.benchmarks.run import RunOutcome, execute_run, preflight, read_status
+from latentbench.benchmarks.storage import write_text_atomic
 from latentbench.benchmarks.suite import Suite
 
 
@@ -21,22 +27,96 @@ def _summary(outcome: RunOutcome) -> str:
     return ", ".join(shown)
 
 
-def run_local(suite: Suite, out_dir: Path, device: torch.device,
-              progress: bool = True) -> list[tuple[RunConfig, RunOutcome]]:
-    """Run every run of ``suite`` in this process, one after the other.
+def _submit(pool: Pool, config: RunConfig, out_dir: Path, device: torch.device,
+            progress: bool) -> Future:
+    """Submit one run; a pool that cannot take it (a broken process pool) yields a failed future,
+    so the run is recorded as failed like any other. Only runs in this process draw their
+    per-epoch bars (a worker's would interleave with the others')."""
+    try:
+        return pool.executor.submit(run_task, config, str(out_dir), str(device), pool.threads,
+                                    progress and pool.in_process)
+    except Exception as err:
+        future: Future = Future()
+        future.set_exception(err)
+        return future
 
-    All configs are checked before the first run trains (bad input costs no compute), and
-    ``results.csv`` is rewritten after each run, so a kill loses at most the run in progress.
+
+def _outcome(future: Future, config: RunConfig, out_dir: Path) -> RunOutcome:
+    """The run's outcome, or a failure recorded from the exception that ended it.
+
+    A run that raised (a plug-in model's bug) or whose worker died has written no status: write
+    ``failed: <reason>`` here so that the run folder says what happened and a rerun skips it.
     """
+    try:
+        return future.result()
+    except Exception as err:
+        reason = " ".join(f"{type(err).__name__}: {err}".split())  # one line, for status and CSV
+        run_dir = out_dir / "runs" / config.run_id
+        if read_status(run_dir) is None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(run_dir / "status", f"failed: {reason}\n")
+        return RunOutcome(config.run_id, "failed", reason)
+
+
+def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str = "local",
+              options: ExecutorOptions | None = None,
+              progress: bool = True) -> list[tuple[RunConfig, RunOutcome]]:
+    """Run every run of ``suite`` on the executor registered as ``executor``.
+
+    Executor options and all configs are checked before anything is submitted (bad input costs
+    no compute). Finished runs are read back, not submitted; the others run on the executor, at
+    most ``pool.slots`` at a time and in suite order. Each time a run completes, a line
+    ``[k/N] label (run-id): …`` is printed and ``results.csv`` is rewritten in suite order, so a
+    kill loses at most the runs in progress (which resume from their checkpoints).
+
+    Args:
+        suite: the expanded suite.
+        out_dir: output folder; with a remote cluster, on a file system every worker sees.
+        device: where models train; passed to workers by name.
+        executor: a key of :data:`~latentbench.benchmarks.executors.EXECUTORS`.
+        options: ``--workers`` and ``--scheduler``.
+        progress: show a progress bar over runs (and per-epoch bars of in-process runs).
+
+    Returns:
+        ``(config, outcome)`` for every run, in suite order; failed runs included.
+
+    Raises:
+        InputError: an unusable executor option or config (before any run is submitted).
+    """
+    opener = open_executor(executor, options or ExecutorOptions())
     for config in suite.runs:
         preflight(config)
-    done: list[tuple[RunConfig, RunOutcome]] = []
-    for number, config in enumerate(suite.runs, start=1):
-        outcome = execute_run(config, out_dir, device, progress=progress)
-        took = f"{outcome.seconds:.1f} s" if outcome.seconds else "done before"
-        tqdm.write(f"[{number}/{len(suite.runs)}] {config.label} ({config.run_id}): "
-                   f"{_summary(outcome)} [{took}]", file=sys.stdout)
-        sys.stdout.flush()  # one line per run shows up at once in CI logs and pipes, too
-        done.append((config, outcome))
-        write_results(out_dir / "results.csv", done)
-    return done
+    total = len(suite.runs)
+    finished = [read_status(out_dir / "runs" / c.run_id) is not None for c in suite.runs]
+    outcomes: dict[int, RunOutcome] = {}
+    # Open the executor (start processes, connect) before the bar, so that a scheduler that
+    # does not answer ends the command with its one-line error and nothing else.
+    with (opener if not all(finished) else contextlib.nullcontext()) as pool, \
+            tqdm(total=total, unit="run", desc="runs", disable=not progress) as bar:
+        def record(index: int, outcome: RunOutcome) -> None:
+            outcomes[index] = outcome
+            config = suite.runs[index]
+            took = f"{outcome.seconds:.1f} s" if outcome.seconds else "done before"
+            tqdm.write(f"[{len(outcomes)}/{total}] {config.label} ({config.run_id}): "
+                       f"{_summary(outcome)} [{took}]", file=sys.stdout)
+            sys.stdout.flush()  # one line per run shows up at once in CI logs and pipes, too
+            bar.update(1)
+            write_results(out_dir / "results.csv",
+                          [(suite.runs[i], outcomes[i]) for i in sorted(outcomes)])
+
+        pending: deque[int] = deque()
+        for index, config in enumerate(suite.runs):
+            if finished[index]:  # read back here, no worker needed
+                record(index, execute_run(config, out_dir, device, progress=False))
+            else:
+                pending.append(index)
+        in_flight: dict[Future, int] = {}
+        while pending or in_flight:
+            while pending and (pool.slots is None or len(in_flight) < pool.slots):
+                index = pending.popleft()
+                in_flight[_submit(pool, suite.runs[index], out_dir, device, progress)] = index
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=in_flight.__getitem__):
+                index = in_flight.pop(future)
+                record(index, _outcome(future, suite.runs[index], out_dir))
+    return [(suite.runs[i], outcomes[i]) for i in range(total)]

@@ -70,3 +70,44 @@ def test_unknown_suite_and_missing_file(tmp_path):
     broken.write_text("[model\n")
     with pytest.raises(InputError, match="not valid TOML"):
         load_suite(str(broken))
+
+
+@pytest.mark.parametrize("key, values, read", [
+    ("data.dataset", ["mnist5k", "lines"], lambda r: r.data.dataset),
+    ("data.n_train", [64, 128], lambda r: r.data.n_train),
+    ("model.name", ["ae", "vae"], lambda r: r.model.name),
+    ("model.decoder", ["transposed", "unpool-nearest"], lambda r: r.model.decoder),
+    ("model.beta", [0.5, 4.0], lambda r: r.model.beta),
+    ("model.latent_dim", [2, 16], lambda r: r.model.latent_dim),
+    ("train.epochs", [1, 10], lambda r: r.train.epochs),
+    ("train.lr", [1e-3, 1e-4], lambda r: r.train.lr),
+    ("eval.samples", [4, 8], lambda r: r.eval.samples),
+    ("seed", [0, 7], lambda r: r.seed),
+])
+def test_any_config_field_is_a_grid_axis_with_its_own_run_ids(key, values, read):
+    suite = expand_suite({"model": {"name": "vae"}, "grid": {key: values}})
+    assert [read(r) for r in suite.runs] == values
+    assert len({r.run_id for r in suite.runs}) == len(values)
+
+
+def test_grid_points_that_resolve_to_the_same_config_run_once():
+    # 1 and 1.0 are the same β once parsed; a section axis and a dotted axis that set the same
+    # value make the same config; the checkpoint interval is not part of what is trained.
+    suite = expand_suite({"grid": {
+        "model": [{"name": "vae", "beta": 2.0}, {"name": "vae"}],
+        "model.beta": [2, 2.0],
+        "train.checkpoint_seconds": [0, 30],
+    }})
+    assert len(suite.runs) == 1 and suite.runs[0].model.beta == 2.0
+    assert len({r.run_id for r in load_suite("beta-sweep").runs}) == 18
+
+
+def test_new_shipped_suites():
+    sweep = load_suite("beta-sweep")
+    assert {(r.model.beta, r.seed) for r in sweep.runs} == {
+        (b, s) for b in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0) for s in (0, 1, 2)}
+    assert {(r.model.name, r.model.decoder, r.model.latent_dim, r.data.dataset)
+            for r in sweep.runs} == {("vae", "transposed", 16, "mnist5k")}
+    latent2d = load_suite("latent2d")
+    assert [(r.model.name, r.model.beta, r.model.latent_dim) for r in latent2d.runs] == [
+        ("ae", None, 2), ("vae", 1.0, 2)]

@@ -1,0 +1,164 @@
+"""Executors end to end: the local process pool and Dask run tiny suites in real processes and
+give the same results as one in-process worker; failures are recorded; a killed sweep resumes."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
+
+TINY = """
+[suite]
+name = "tiny"
+
+[data]
+dataset = "mnist5k"
+n_train = {n_train}
+n_test = 64
+
+[model]
+latent_dim = 4
+width = 4
+hidden = 16
+
+[train]
+epochs = {epochs}
+batch_size = 32
+
+[eval]
+samples = 4
+grid_images = 4
+
+[grid]
+model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}{extra}]
+"""
+
+# A plug-in model that builds (so preflight passes) but raises once it trains, in the worker.
+BOOM = '''
+from latentbench.models.vae import VAE
+
+
+class Boom(VAE):
+    def train_step(self, images, optimizers):
+        raise RuntimeError("boom in the worker")
+'''
+
+
+def write_suite(folder: Path, n_train=128, epochs=1, extra="") -> Path:
+    path = folder / "tiny.toml"
+    path.write_text(TINY.format(n_train=n_train, epochs=epochs, extra=extra))
+    return path
+
+
+def command(*args):
+    return [SCRIPT, "run", *args, "--device", "cpu", "--no-progress"]
+
+
+def latentbench(*args, pythonpath=None):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(command(*args), capture_output=True, text=True, env=env, timeout=300)
+
+
+def metrics(out: Path) -> pd.DataFrame:
+    """The results of finished runs, comparable across executors (suite name aside)."""
+    frame = pd.read_csv(out / "results.csv")
+    frame = frame[frame.status == "done"].drop(columns=["suite", "reason"])
+    # A failed run's blank sample count makes the column float when read back.
+    frame["samples"] = frame["samples"].astype("int64")
+    return frame.sort_values(["run_id", "metric"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny suite run by one in-process worker: what every executor must reproduce."""
+    folder = tmp_path_factory.mktemp("reference")
+    result = latentbench(str(write_suite(folder)), "--out", str(folder / "out"))
+    assert result.returncode == 0, result.stderr
+    return metrics(folder / "out")
+
+
+def test_a_pool_of_two_processes_matches_one_worker_and_records_a_run_that_raises(
+        tmp_path, reference):
+    (tmp_path / "boom.py").write_text(BOOM)
+    suite = write_suite(tmp_path, extra=', { name = "boom:Boom" }')
+    out = tmp_path / "out"
+    result = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "[3/3]" in result.stdout and "1 failed" in result.stdout
+    pd.testing.assert_frame_equal(metrics(out), reference)  # same numbers on CPU
+    results = pd.read_csv(out / "results.csv")
+    failed = results[results.status == "failed"]
+    assert list(failed.model) == ["boom:Boom"]
+    assert failed.reason.iloc[0] == "RuntimeError: boom in the worker"
+    status = (out / "runs" / failed.run_id.iloc[0] / "status").read_text()
+    assert status == "failed: RuntimeError: boom in the worker\n"
+    assert list(results.drop_duplicates("run_id").model) == ["ae", "vae", "boom:Boom"]
+
+
+def test_dask_scheduler_runs_the_suite_on_its_workers(tmp_path, reference):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        out = tmp_path / "out"
+        result = latentbench(str(write_suite(tmp_path)), "--out", str(out),
+                             "--executor", "dask", "--scheduler", cluster.scheduler_address)
+        assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(metrics(out), reference)
+
+
+def test_a_killed_sweep_resumes_finished_runs_untouched_on_another_executor(tmp_path):
+    pytest.importorskip("distributed")
+    extra = ', { name = "vae", beta = 4.0 }, { name = "vae", beta = 8.0 }'
+    suite, out = write_suite(tmp_path, n_train=512, epochs=3, extra=extra), tmp_path / "out"
+    process = subprocess.Popen(command(str(suite), "--out", str(out)), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("runs/*/status")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)  # the CLI and any process it started
+    process.wait()
+    finished = {p.parent: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")
+                if (p.parent / "status").exists()}
+    assert len(finished) == 1, "no run, or every run, finished before the kill"
+
+    result = latentbench(str(suite), "--out", str(out), "--executor", "dask", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "done before" in result.stdout and "[4/4]" in result.stdout
+    assert {d: (d / "model.pt").stat().st_mtime_ns for d in finished} == finished
+    results = pd.read_csv(out / "results.csv")
+    assert results.run_id.nunique() == 4 and (results.status == "done").all()
+    assert list(results.drop_duplicates("run_id").beta.fillna(0)) == [0, 2, 4, 8]  # suite order
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--executor", "threads"], "--executor: unknown executor 'threads'; choose one of: dask"),
+    (["--workers", "0"], "--workers: must be a positive integer, got 0"),
+    (["--executor", "dask", "--scheduler", ""], "--scheduler: give the scheduler's address"),
+    (["--scheduler", "tcp://localhost:8786"], "--scheduler: only the dask executor"),
+])
+def test_unusable_executor_options_exit_2_with_one_line(tmp_path, args, message):
+    out = tmp_path / "out"
+    result = latentbench(str(write_suite(tmp_path)), "--out", str(out), *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"latentbench: error: {message}")
+    assert not (out / "runs").exists()
+
+
+def test_dask_executor_without_dask_installed_names_the_extra(monkeypatch):
+    from latentbench.benchmarks.executors import ExecutorOptions, open_executor
+    from latentbench.models.registry import InputError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what `import` sees when it is absent
+    needs = r"--executor: dask needs `pip install latentbench\[dask\]`"
+    with pytest.raises(InputError, match=needs):
+        open_executor("dask", ExecutorOptions(workers=2))
