@@ -36,6 +36,15 @@ def new_figure(height_in: float, width_px: int = FIGURE_WIDTH_PX) -> Any:
     return Figure(figsize=(width_px / _DPI, height_in), dpi=_DPI, layout="constrained")
 
 
+def panel_grid(panels: int, columns: int, row_height_in: float) -> tuple[Any, Any]:
+    """A figure with ``panels`` axes laid out ``columns`` to a row (fewer when there are fewer
+    panels); returns the figure and a 2-D array of axes (unused ones are the caller's to hide)."""
+    columns = min(columns, panels)
+    rows = math.ceil(panels / columns)
+    fig = new_figure(rows * row_height_in + 0.5)
+    return fig, fig.subplots(rows, columns, squeeze=False)
+
+
 def figure_png(fig: Any) -> bytes:
     """The figure as PNG bytes on a white background."""
     buffer = BytesIO()

@@ -9,12 +9,11 @@ This module reads results only; it never imports models, metrics or benchmarks.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from latentbench.reports.figures import figure_png, new_figure, plain_text
+from latentbench.reports.figures import figure_png, panel_grid, plain_text
 
 __all__ = ["LatentPanel", "latent_scatter"]
 
@@ -48,10 +47,7 @@ def latent_scatter(panels: list[LatentPanel]) -> bytes | None:
 
     if not panels:
         return None
-    columns = min(_COLUMNS, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    fig = new_figure(rows * 3.9 + 0.5)
-    axes = fig.subplots(rows, columns, squeeze=False)
+    fig, axes = panel_grid(len(panels), _COLUMNS, row_height_in=3.9)
     classes = sorted({int(c) for p in panels if p.labels is not None for c in np.unique(p.labels)})
     palette = dict(zip(classes, sns.color_palette("tab10", len(classes)), strict=True))
     for ax, panel in zip(axes.flat, panels, strict=False):

@@ -10,12 +10,11 @@ This module reads results only; it never imports models, metrics or benchmarks.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from latentbench.reports.figures import figure_png, new_figure, plain_text
+from latentbench.reports.figures import figure_png, panel_grid, plain_text
 
 __all__ = ["spectra_by_decoder"]
 
@@ -40,10 +39,7 @@ def spectra_by_decoder(
     panels = {label: curves for label, curves in panels.items() if curves}
     if not panels:
         return None
-    columns = min(_COLUMNS, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    fig = new_figure(rows * 3.4 + 0.5)
-    axes = fig.subplots(rows, columns, squeeze=False)
+    fig, axes = panel_grid(len(panels), _COLUMNS, row_height_in=3.4)
     colours = dict(zip(decoders, sns.color_palette("colorblind", len(decoders)), strict=True))
     for ax, (label, curves) in zip(axes.flat, panels.items(), strict=False):
         reference = next(iter(curves.values()))
