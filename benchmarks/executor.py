@@ -41,16 +41,28 @@ def _submit(pool: Pool, config: RunConfig, out_dir: Path, device: torch.device,
         return future
 
 
+#: Exceptions that say the machinery lost a run (a worker process killed by the OOM killer, a
+#: Dask worker gone), not that the run itself is broken; named, not imported, so that the local
+#: executor needs no Dask.
+LOST_RUN_ERRORS = frozenset({"BrokenProcessPool", "KilledWorker", "CommClosedError",
+                             "CancelledError", "FutureCancelledError"})
+
+
 def _outcome(future: Future, config: RunConfig, out_dir: Path) -> RunOutcome:
     """The run's outcome, or a failure recorded from the exception that ended it.
 
-    A run that raised (a plug-in model's bug) or whose worker died has written no status: write
-    ``failed: <reason>`` here so that the run folder says what happened and a rerun skips it.
+    A run that raised (a plug-in model's bug) has written no status: write ``failed: <reason>``
+    here so that the run folder says what happened and a rerun skips it. A run whose worker was
+    lost is failed in this sweep's results but gets no status, so running the same command again
+    retries it from its checkpoint: a crash costs minutes, not the run.
     """
     try:
         return future.result()
     except Exception as err:
         reason = " ".join(f"{type(err).__name__}: {err}".split())  # one line, for status and CSV
+        if type(err).__name__ in LOST_RUN_ERRORS:
+            return RunOutcome(config.run_id, "failed",
+                              f"worker lost ({reason}); run the same command again to retry")
         run_dir = out_dir / "runs" / config.run_id
         if read_status(run_dir) is None:
             run_dir.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,24 @@ class Boom(VAE):
         raise RuntimeError("boom in the worker")
 '''
 
+# A plug-in model whose worker process dies (as under the OOM killer) the first time it trains.
+CRASH_ONCE = '''
+import os
+from pathlib import Path
+
+from latentbench.models.vae import VAE
+
+MARK = Path(__file__).with_name("crashed")
+
+
+class CrashOnce(VAE):
+    def train_step(self, images, optimizers):
+        if not MARK.exists():
+            MARK.touch()
+            os._exit(9)
+        return super().train_step(images, optimizers)
+'''
+
 
 def write_suite(folder: Path, n_train=128, epochs=1, extra="") -> Path:
     path = folder / "tiny.toml"
@@ -162,3 +180,19 @@ def test_dask_executor_without_dask_installed_names_the_extra(monkeypatch):
     needs = r"--executor: dask needs `pip install latentbench\[dask\]`"
     with pytest.raises(InputError, match=needs):
         open_executor("dask", ExecutorOptions(workers=2))
+
+
+def test_a_run_whose_worker_died_is_retried_by_the_next_command(tmp_path):
+    (tmp_path / "crash.py").write_text(CRASH_ONCE)
+    suite = write_suite(tmp_path, extra=', { name = "crash:CrashOnce" }')
+    out = tmp_path / "out"
+    first = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=tmp_path)
+    assert first.returncode == 1, first.stderr
+    results = pd.read_csv(out / "results.csv")
+    lost = results[results.model == "crash:CrashOnce"]
+    assert (lost.status == "failed").all() and "worker lost" in lost.reason.iloc[0]
+    # No status: the run is not marked as broken, so the same command tries it again.
+    assert not (out / "runs" / lost.run_id.iloc[0] / "status").exists()
+    again = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (pd.read_csv(out / "results.csv").status == "done").all()
