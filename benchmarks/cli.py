@@ -1,7 +1,8 @@
 """The ``latentbench`` command line.
 
 Exit codes: 0 success, 1 failed runs (or a failed gate), 2 unusable input — always with a
-one-line message that names the field and what is allowed.
+one-line message that names the file, the field and what is allowed. An unexpected exception is
+a bug: one line ``latentbench: internal error: ...`` and exit 1 (``--debug``: the traceback).
 """
 
 from __future__ import annotations
@@ -93,10 +94,18 @@ def command_run(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     from latentbench.reports import render_report
     from latentbench.reports.export import parse_formats, write_tables
+    from latentbench.reports.table import load_results
 
     out_dir = Path(args.dir)
-    if not (out_dir / "results.csv").is_file():
+    csv = out_dir / "results.csv"
+    if not csv.is_file():
         raise InputError(f"DIR: {out_dir} holds no results.csv; give the --out folder of a run")
+    try:  # read once up front: a file of another version is bad input, not a crash mid-report
+        load_results(csv)
+    except ValueError as err:  # also pandas' parser errors and undecodable bytes
+        reason = one_line(str(err)).removeprefix(f"{csv} ")
+        raise InputError(f"{csv}: not a results.csv this version of latentbench reads "
+                         f"({reason}); rerun the suite into a new --out folder") from None
     try:
         formats = parse_formats(args.format)
     except ValueError as error:
@@ -128,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="latentbench",
         description="Train and score generative latent models (AE, VAE/β-VAE) under one "
                     "protocol.")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the traceback instead of one line "
+                             "(give it before the command: latentbench --debug run ...)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a suite (resumes when run again)")
@@ -175,17 +187,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped, so that a message quoting user input (a
+    key with a newline in it) stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``latentbench`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (InputError, CompareInputError) as err:
-        print(f"latentbench: error: {err}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"latentbench: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("latentbench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as err:
+        # Anything else is a bug in latentbench or a plug-in, not the user's input: say so on
+        # one line (exit 1, as for failed runs) and keep the traceback for --debug.
+        if args.debug:
+            raise
+        print(f"latentbench: internal error: {type(err).__name__}: {one_line(str(err))} "
+              f"(run with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -109,30 +110,48 @@ SECTIONS: dict[str, type] = {"data": DataSpec, "model": ModelSpec, "train": Trai
                              "eval": EvalSpec}
 
 
+#: Seeds go to torch.manual_seed and numpy's SeedSequence: both take any int in [0, 2**63).
+MAX_SEED = 2**63 - 1
+
+
 def _positive(spec: object, section: str, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(spec, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        # TOML has nan and inf; neither is a usable learning rate or batch size.
+        if (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+                or not math.isfinite(value)):
             raise InputError(f"{section}.{name}: must be a positive number, got {value!r}")
 
 
-def _coerce(value: Any, kind: Any, where: str) -> Any:
+def check_seed(value: object, where: str) -> int:
+    """``value`` if it is an int seed in ``[0, MAX_SEED]``; else an :class:`InputError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise InputError(f"{where}: must be an integer in [0, 2**63 - 1], got {value!r}")
+    return value
+
+
+def coerce(value: Any, kind: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``kind`` (int, float, str, bool, Optional, tuple)."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         options = typing.get_args(kind)
         if value is None and type(None) in options:
             return None
         (inner,) = [o for o in options if o is not type(None)]
-        return _coerce(value, inner, where)
+        return coerce(value, inner, where)
     if typing.get_origin(kind) is dict:
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected a table, got {value!r}")
+        try:  # the run id hashes the table as JSON; TOML dates and times have no JSON form
+            json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: values must be strings, numbers, booleans, lists or "
+                             f"tables, got {value!r}") from None
         return dict(value)
     if typing.get_origin(kind) is tuple:
         item = typing.get_args(kind)[0]
         if not isinstance(value, list | tuple):
             raise InputError(f"{where}: expected a list, got {value!r}")
-        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+        return tuple(coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
@@ -153,7 +172,7 @@ def parse_section(cls: type[S], table: dict[str, Any], section: str) -> S:
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise InputError(f"{section}.{unknown[0]}: unknown key; allowed: {', '.join(known)}")
-    values = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in table.items()}
+    values = {k: coerce(v, hints[k], f"{section}.{k}") for k, v in table.items()}
     return cls(**values)
 
 
@@ -162,5 +181,5 @@ def config_from_tables(suite: str, tables: dict[str, Any]) -> RunConfig:
     ``seed`` of one grid point."""
     sections = {name: parse_section(cls, tables.get(name, {}), name)
                 for name, cls in SECTIONS.items()}
-    seed = _coerce(tables.get("seed", 0), int, "seed")
+    seed = check_seed(tables.get("seed", 0), "seed")
     return RunConfig(suite=suite, seed=seed, **sections)

@@ -17,7 +17,8 @@ from latentbench.benchmarks.executors import ExecutorOptions, Pool, open_executo
 from latentbench.benchmarks.results import write_results
 from latentbench.benchmarks.run import RunOutcome, execute_run, preflight, read_status
 from latentbench.benchmarks.storage import write_text_atomic
-from latentbench.benchmarks.suite import Suite
+from latentbench.benchmarks.suite import Suite, in_file
+from latentbench.models.registry import InputError
 
 
 def _summary(outcome: RunOutcome) -> str:
@@ -97,7 +98,10 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     """
     opener = open_executor(executor, options or ExecutorOptions())
     for config in suite.runs:
-        preflight(config)
+        try:
+            preflight(config)
+        except InputError as err:  # name the suite file the bad field is in
+            raise in_file(suite.source, err) from None
     total = len(suite.runs)
     finished = [read_status(out_dir / "runs" / c.run_id) is not None for c in suite.runs]
     outcomes: dict[int, RunOutcome] = {}

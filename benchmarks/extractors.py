@@ -30,7 +30,7 @@ from latentbench.metrics.lenet import (
     load_lenet,
     train_lenet,
 )
-from latentbench.models.registry import InputError
+from latentbench.models.registry import InputError, did_you_mean
 
 CACHE_ENV = "LATENTBENCH_CACHE"
 LENET_PREFIX = "lenet-"
@@ -150,7 +150,9 @@ def resolve_extractor(name: str, data_spec: DataSpec, options: FeatureOptions,
         return load_extractor(name, options)
     dataset = name.removeprefix(LENET_PREFIX)
     if not name.startswith(LENET_PREFIX) or dataset not in DATASETS:
-        raise InputError(f"eval.features: unknown feature extractor {name!r}; choose one of: "
+        known = [*FEATURES, *(LENET_PREFIX + d for d in DATASETS)]
+        raise InputError(f"eval.features: unknown feature extractor {name!r}"
+                         f"{did_you_mean(name, known)}; choose one of: "
                          f"{', '.join(FEATURES)}, lenet-<dataset> for a dataset of "
                          f"`latentbench list datasets`, or a plug-in 'package.module:Attr'")
     spec = data_spec if dataset == data_spec.dataset else DataSpec(

@@ -102,7 +102,13 @@ def preflight(config: RunConfig) -> None:
         InputError: the first problem found, naming its field.
     """
     data = cached_dataset(config.data)
-    build_model(config.model, data.image_shape)
+    try:
+        build_model(config.model, data.image_shape)
+    except (RuntimeError, MemoryError, OverflowError) as err:  # torch cannot allocate the layers
+        raise InputError(f"model: cannot build {config.model.name!r} with latent_dim "
+                         f"{config.model.latent_dim}, width {config.model.width}, hidden "
+                         f"{config.model.hidden} ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:200]})") from None
     check_metric_names(config.eval)
     load = extractor_loader(config)
     for name in planned_extractors(config):
@@ -118,8 +124,14 @@ def read_metrics(run_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
     path = run_dir / "metrics.json"
     if not path.exists():
         return {}, {}
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(stored, dict) or stored.get("format") != METRICS_FORMAT:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # a truncated or garbled file: JSON or UTF-8 errors
+        raise InputError(f"{path}: not a metrics.json ({type(err).__name__}: {err}); delete "
+                         f"the run's folder to run it again") from None
+    if (not isinstance(stored, dict) or stored.get("format") != METRICS_FORMAT
+            or not isinstance(stored.get("values"), dict)
+            or not isinstance(stored.get("samples"), dict)):
         raise InputError(f"{path}: written by another version of latentbench (metrics format "
                          f"{stored.get('format') if isinstance(stored, dict) else '?'}, this "
                          f"version reads {METRICS_FORMAT}); rerun into a new --out folder")

@@ -9,17 +9,23 @@ A suite's sections give one base run; ``[grid]`` maps keys to lists and expands 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from latentbench.benchmarks.config import SECTIONS, RunConfig, config_from_tables
+from latentbench.benchmarks.config import SECTIONS, RunConfig, coerce, config_from_tables
 from latentbench.models.registry import InputError
 
 TOP_LEVEL = {"suite", "grid", "seed", *SECTIONS}
+#: A suite's name is the default output folder ``runs/<name>``: one plain path component, so
+#: that no name (``../..``, ``/etc``, ``.``) writes outside ``runs/``.
+SUITE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+SUITE_NAME_RULE = "letters, digits, '-', '_' and '.', not starting with '.'"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,14 @@ class Suite:
     name: str
     description: str
     runs: tuple[RunConfig, ...]
+    #: The file it came from, to prefix errors found later (preflight) with; "" when built
+    #: from a table.
+    source: str = ""
+
+
+def in_file(source: str, err: InputError) -> InputError:
+    """``err`` with its message prefixed by ``source:`` (the file the bad input is in)."""
+    return InputError(f"{source}: {err}" if source else str(err))
 
 
 def shipped_suites() -> dict[str, str]:
@@ -41,47 +55,77 @@ def shipped_suites() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def read_suite_text(name_or_path: str) -> tuple[str, str]:
-    """The TOML text of a shipped suite name or a path, and the name to use by default."""
+def read_suite_text(name_or_path: str) -> tuple[str, str, str]:
+    """The TOML text of a shipped suite name or a path, the name to use by default, and the
+    file to name in errors."""
     if name_or_path.endswith(".toml") or "/" in name_or_path:
         path = Path(name_or_path)
         if not path.is_file():
             raise InputError(f"suite: no such file {name_or_path!r}")
-        return path.read_text(encoding="utf-8"), path.stem
+        try:
+            return path.read_text(encoding="utf-8"), path.stem, name_or_path
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"{name_or_path}: not a readable UTF-8 text file "
+                             f"({type(err).__name__}: {err})") from None
     if name_or_path not in shipped_suites():
         choices = ", ".join(shipped_suites())
         raise InputError(f"suite: unknown suite {name_or_path!r}; choose one of: {choices}, "
                          f"or give a path to a .toml file")
     entry = resources.files("latentbench.benchmarks").joinpath(f"suites/{name_or_path}.toml")
-    return entry.read_text(encoding="utf-8"), name_or_path
+    return entry.read_text(encoding="utf-8"), name_or_path, f"{name_or_path}.toml"
 
 
 def load_suite(name_or_path: str) -> Suite:
     """Load, validate and expand a suite (shipped name or path to a ``.toml`` file).
 
     Raises:
-        InputError: unreadable TOML, unknown keys, wrong types, or an empty grid axis.
+        InputError: unreadable TOML (with its line), unknown keys, wrong types, or an empty grid
+            axis; prefixed with the file (``my.toml: model.beta: ...``).
     """
-    text, default_name = read_suite_text(name_or_path)
+    text, default_name, source = read_suite_text(name_or_path)
     try:
         table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"suite: {name_or_path} is not valid TOML: {err}") from None
-    return expand_suite(table, default_name)
+    except tomllib.TOMLDecodeError as err:  # its text ends "(at line L, column C)"
+        raise InputError(f"{source}: not valid TOML: {err}") from None
+    try:
+        return replace(expand_suite(table, default_name), source=source)
+    except InputError as err:
+        raise in_file(source, err) from None
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a table, got {value!r}")
+    return value
+
+
+def check_suite_name(name: str) -> str:
+    """``name`` if it is safe as the folder ``runs/<name>``; else an :class:`InputError`."""
+    if not SUITE_NAME.fullmatch(name):
+        raise InputError(f"suite.name: {name!r} is not a folder name; allowed: "
+                         f"{SUITE_NAME_RULE}")
+    return name
 
 
 def expand_suite(table: dict[str, Any], default_name: str = "custom") -> Suite:
-    """Expand a parsed suite table into its runs (see the module docstring)."""
-    unknown = sorted(set(table) - TOP_LEVEL)
+    """Expand a parsed suite table into its runs (see the module docstring).
+
+    Raises:
+        InputError: the only error a table of any content raises, naming the field.
+    """
+    unknown = sorted(map(str, set(_table(table, "suite file")) - TOP_LEVEL))
     if unknown:
         raise InputError(f"{unknown[0]}: unknown section; allowed: {', '.join(sorted(TOP_LEVEL))}")
-    meta = table.get("suite", {})
-    extra = sorted(set(meta) - {"name", "description"})
+    meta = _table(table.get("suite", {}), "suite")
+    extra = sorted(map(str, set(meta) - {"name", "description"}))
     if extra:
         raise InputError(f"suite.{extra[0]}: unknown key; allowed: name, description")
-    name = str(meta.get("name", default_name))
+    name = check_suite_name(coerce(meta.get("name", default_name), str, "suite.name"))
+    description = coerce(meta.get("description", ""), str, "suite.description")
     base = {k: v for k, v in table.items() if k not in ("suite", "grid")}
-    grid = table.get("grid", {})
+    for section in SECTIONS.keys() & base.keys():  # checked here: grid axes update them
+        _table(base[section], section)
+    grid = _table(table.get("grid", {}), "grid")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise InputError(f"grid.{key}: must be a non-empty list of values")
@@ -92,8 +136,7 @@ def expand_suite(table: dict[str, Any], default_name: str = "custom") -> Suite:
             _apply(tables, key, value)
         config = config_from_tables(name, tables)
         runs.setdefault(config.run_id, config)
-    return Suite(name=name, description=str(meta.get("description", "")),
-                 runs=tuple(runs.values()))
+    return Suite(name=name, description=description, runs=tuple(runs.values()))
 
 
 def _apply(tables: dict[str, Any], key: str, value: Any) -> None:
@@ -110,4 +153,7 @@ def _apply(tables: dict[str, Any], key: str, value: Any) -> None:
     if section not in SECTIONS or not name or "." in name:
         raise InputError(f"grid.{key}: unknown key; use seed, a section ({', '.join(SECTIONS)}) "
                          f"or section.field")
+    fields = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    if name not in fields:
+        raise InputError(f"grid.{key}: unknown key; allowed: {section}.{{{', '.join(fields)}}}")
     tables.setdefault(section, {})[name] = value

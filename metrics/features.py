@@ -221,7 +221,8 @@ def load_extractor(name: str, options: FeatureOptions | None = None) -> FeatureE
     if name in FEATURES:
         return FEATURES.get(name)(options)
     if ":" not in name:
-        raise InputError(f"eval.features: unknown feature extractor {name!r}; choose one of: "
+        raise InputError(f"eval.features: unknown feature extractor {name!r}"
+                         f"{FEATURES.did_you_mean(name)}; choose one of: "
                          f"{', '.join(FEATURES)}, or a plug-in 'package.module:Attr'")
     obj = import_attribute(name, "eval.features")
     if isinstance(obj, type) and issubclass(obj, nn.Module):

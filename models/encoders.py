@@ -22,11 +22,13 @@ ENCODERS: Registry[DownStage] = Registry("encoder", "model.encoder")
 def check_image_shape(image_shape: tuple[int, int, int]) -> None:
     """Raise :class:`InputError` unless the image is 1 or 3 channels with H, W divisible by 4."""
     channels, height, width = image_shape
+    # Named as data.dataset: the dataset's images are what the models cannot take.
     if channels not in (1, 3):
-        raise InputError(f"data: images must have 1 or 3 channels, got {channels}")
+        raise InputError(f"data.dataset: images must have 1 or 3 channels, got {channels}")
     if height % DOWNSAMPLING or width % DOWNSAMPLING:
-        raise InputError(f"data: image height and width must be divisible by {DOWNSAMPLING}, "
-                         f"got {height}×{width}")
+        raise InputError(f"data.dataset: its images are {height}×{width}, but encoders and "
+                         f"decoders halve (and double) the size twice, so height and width must "
+                         f"be divisible by {DOWNSAMPLING}")
 
 
 class StridedConvStage(nn.Module):

@@ -15,6 +15,7 @@ objective, and a GAN overrides both.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,10 +73,11 @@ class ModelSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"model.{name}: must be a positive integer, got {value!r}")
-        if self.beta is not None and (isinstance(self.beta, bool) or self.beta < 0):
+        # `not x >= 0` rather than `x < 0`: TOML has nan, which compares false to everything.
+        if self.beta is not None and (isinstance(self.beta, bool) or not 0 <= self.beta < math.inf):
             raise InputError(f"model.beta: must be a number >= 0, got {self.beta!r}")
-        if self.sigma <= 0:
-            raise InputError(f"model.sigma: must be > 0, got {self.sigma!r}")
+        if not 0 < self.sigma < math.inf:
+            raise InputError(f"model.sigma: must be a number > 0, got {self.sigma!r}")
         if not 0 < self.cycle_ratio <= 1:
             raise InputError(f"model.cycle_ratio: must be in (0, 1], got {self.cycle_ratio!r}")
         for name, allowed in (("beta_schedule", BETA_SCHEDULES), ("gan_loss", GAN_LOSSES)):

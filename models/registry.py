@@ -7,8 +7,9 @@ message lists what is allowed, so the CLI can print it on one line and exit 2.
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -46,15 +47,21 @@ class Registry(Generic[T]):
         """Return the entry called ``name``.
 
         Raises:
-            InputError: ``name`` is not registered; the message names the field and the choices.
+            InputError: ``name`` is not registered; the message names the field, the closest
+                names (a typo is the usual cause) and the choices.
         """
         try:
             return self._entries[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name from a hand-built config
             choices = ", ".join(sorted(self._entries))
             raise InputError(
-                f"{self.field}: unknown {self.kind} {name!r}; choose one of: {choices}"
+                f"{self.field}: unknown {self.kind} {name!r}{self.did_you_mean(name)}; "
+                f"choose one of: {choices}"
             ) from None
+
+    def did_you_mean(self, name: object) -> str:
+        """`` (did you mean 'x'?)`` for the registered names closest to ``name``, else ``""``."""
+        return did_you_mean(name, self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -64,6 +71,15 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return sorted(self._entries.items())
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the ``choices`` closest to ``name`` (a typo is the usual
+    cause of an unknown name), or ``""`` when none is close."""
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 def import_attribute(name: str, field: str) -> Any:

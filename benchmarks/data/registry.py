@@ -43,6 +43,9 @@ class DataSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InputError(f"data.{name}: must be a positive integer, got {value!r}")
+        # numpy's SeedSequence takes any non-negative int; TOML ints stop at 2**63 - 1.
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"data.seed: must be an integer >= 0, got {self.seed!r}")
         if self.channels not in (None, 1, 3):
             raise InputError(f"data.channels: must be 1 or 3, got {self.channels!r}")
 

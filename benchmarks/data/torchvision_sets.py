@@ -41,6 +41,30 @@ _CIFAR10_FILES = (
 )
 
 
+def idx_problem(path: str) -> str | None:
+    """What is wrong with the uncompressed IDX file at ``path`` (``None``: nothing seen).
+
+    IDX: two zero bytes, a type byte (0x08: unsigned bytes, all MNIST uses), the number of
+    dimensions, one big-endian uint32 per dimension, then the values.
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08" or head[3] not in (1, 3):
+                return "not an uncompressed IDX file of bytes (bad magic number)"
+            dims = file.read(4 * head[3])
+    except OSError as err:
+        return f"unreadable ({err})"
+    if len(dims) < 4 * head[3]:
+        return "truncated in its header"
+    shape = [int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4)]
+    expected = 4 + len(dims) + int(np.prod(shape))
+    size = os.path.getsize(path)
+    if size != expected:
+        return f"{size} bytes, but its header ({'×'.join(map(str, shape))}) needs {expected}"
+    return None
+
+
 @dataclass(frozen=True)
 class TorchvisionSource:
     """Where one torchvision dataset lives and how to tell a user what to put there.
@@ -50,12 +74,15 @@ class TorchvisionSource:
         folder: the sub-folder of ``data.root`` torchvision reads.
         files: the file names torchvision needs in ``folder``.
         note: what else about the files matters (format, integrity checks).
+        problem: ``path → what is wrong with it`` (``None`` if nothing), to name the bad file
+            when torchvision rejects a folder; ``None`` where no cheap check exists.
     """
 
     class_name: str
     folder: str
     files: tuple[str, ...]
     note: str
+    problem: Callable[[str], str | None] | None = None
 
     def dataset_class(self) -> Any:
         """The torchvision dataset class."""
@@ -74,12 +101,14 @@ SOURCES: dict[str, TorchvisionSource] = {
         "MNIST/raw",
         _MNIST_FILES,
         "uncompressed IDX files: gunzip the .gz downloads",
+        idx_problem,
     ),
     "fashion-mnist": TorchvisionSource(
         "FashionMNIST",
         "FashionMNIST/raw",
         _MNIST_FILES,
         "uncompressed IDX files: gunzip the .gz downloads",
+        idx_problem,
     ),
     "cifar10": TorchvisionSource(
         "CIFAR10",
@@ -103,8 +132,12 @@ def _open_split(name: str, source: TorchvisionSource, spec: DataSpec, train: boo
         folder = os.path.join(root, source.folder)
         missing = [f for f in source.files if not os.path.isfile(os.path.join(folder, f))]
         reason = " ".join(str(err).split())  # torchvision's text, folded onto one line
+        bad = [(f, p) for f in source.files if source.problem and not missing
+               for p in [source.problem(os.path.join(folder, f))] if p]
         if missing:
             what = f"missing {', '.join(missing)} in {folder}"
+        elif bad:
+            what = f"{os.path.join(folder, bad[0][0])} is {bad[0][1]}"
         else:
             what = f"the files in {folder} were rejected ({reason})"
         fetch = (

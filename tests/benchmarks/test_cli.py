@@ -110,10 +110,11 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
 def test_bad_input_exits_2_with_one_line_and_computes_nothing(tmp_path, edit, field):
     text = TINY.replace("[model]", '[model]\ndecoder = "transposed"').replace(*edit)
     out = tmp_path / "out"
-    result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
+    suite = write_suite(tmp_path, text=text)
+    result = latentbench("run", str(suite), "--out", str(out))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"latentbench: error: {field}")
+    assert len(lines) == 1 and lines[0].startswith(f"latentbench: error: {suite}: {field}")
     assert not (out / "runs").exists()
 
 

@@ -115,7 +115,8 @@ def test_registered_names_and_plugins_resolve_without_training(tmp_path, trainin
 
 @pytest.mark.parametrize("name", ["lenet-klingon", "vgg16"])
 def test_unknown_extractor_names_list_the_choices(tmp_path, name):
-    with pytest.raises(InputError, match=f"eval.features: unknown feature extractor '{name}'; "
+    with pytest.raises(InputError, match=f"eval.features: unknown feature extractor '{name}'"
+                                         r"( \(did you mean [^)]*\))?; "
                                          "choose one of: inception-v3, lenet-mnist, "
                                          "lenet-<dataset> for a dataset of"):
         resolve_extractor(name, LINES, FeatureOptions(), tmp_path)

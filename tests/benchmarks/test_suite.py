@@ -1,5 +1,6 @@
 """Suite TOML: shipped suites load, grids expand, bad input gets a one-line error naming it."""
 
+import datetime
 import tomllib
 
 import pytest
@@ -53,6 +54,16 @@ def test_duplicate_grid_points_run_once():
     ({"grid": {"model": [1]}}, "grid.model"),
     ({"suite": {"nmae": "x"}}, "suite.nmae"),
     ({"seed": "zero"}, "seed"),
+    ({"seed": -1}, "seed"),
+    ({"train": {"lr": float("nan")}}, "train.lr"),
+    ({"model": {"beta": float("inf")}}, "model.beta"),
+    ({"model": {"options": {"when": datetime.date(2024, 1, 1)}}}, "model.options"),
+    ({"model": 3}, "model"),
+    ({"suite": "x"}, "suite"),
+    ({"grid": [1]}, "grid"),
+    ({"grid": {"model.bta": [1.0]}}, "grid.model.bta"),
+    *[({"suite": {"name": name}}, "suite.name")
+      for name in ("../../etc", "/abs", "a/b", "a\\b", ".hidden", "..", "", "a\x00b", 3)],
 ])
 def test_bad_suites_name_the_field(table, field):
     with pytest.raises(InputError) as err:

@@ -147,7 +147,7 @@ def test_an_unimportable_plugin_exits_2_with_one_line_in_a_real_process(tmp_path
     result = latentbench("run", "bad.toml", "--out", "out", cwd=tmp_path, pythonpath=tmp_path)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("latentbench: error: model.name") and "nosuchmodule" in line
+    assert line.startswith("latentbench: error: bad.toml: model.name") and "nosuchmodule" in line
     assert not (tmp_path / "out" / "runs").exists()
 
 
@@ -161,7 +161,8 @@ def test_unusable_plugin_names_exit_2_naming_model_name(tmp_path, capsys, name, 
     (tmp_path / "bad.toml").write_text(TINY_SUITE.format(name=name))
     assert main(["run", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "out")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("latentbench: error: model.name") and words in line
+    assert line.startswith(f"latentbench: error: {tmp_path / 'bad.toml'}: model.name")
+    assert words in line
     assert not (tmp_path / "out" / "runs").exists()
 
 
@@ -176,7 +177,8 @@ def test_a_misspelt_option_exits_2_naming_it(tmp_path, capsys, monkeypatch):
     finally:
         sys.modules.pop("my_models", None)
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line == ("latentbench: error: model.options.hiden: unknown option; allowed: hidden")
+    assert line == (f"latentbench: error: {tmp_path / 'my-suite.toml'}: model.options.hiden: "
+                    "unknown option; allowed: hidden")
 
 
 def test_the_docs_cover_the_protocol_and_the_entry_point_form():

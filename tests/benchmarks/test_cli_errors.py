@@ -1,0 +1,250 @@
+"""Every kind of unusable input, through the real ``latentbench`` script: exit code 2, one line
+on stderr that names the file and the field, no traceback, and nothing computed.
+
+The commands are independent and each costs ~3 s of interpreter start-up, so a module fixture
+starts them all at once and the parametrized tests check one result each.
+"""
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latentbench.benchmarks.suite import load_suite
+
+SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
+
+SUITE = """\
+[suite]
+name = "tiny"
+
+[data]
+dataset = "mnist5k"
+n_train = 64
+n_test = 32
+
+[model]
+name = "vae"
+decoder = "transposed"
+latent_dim = 4
+beta = 1.0
+
+[train]
+epochs = 1
+batch_size = 32
+
+[eval]
+metrics = ["recon_mse"]
+"""
+
+
+def suite_with(*edits: tuple[str, str]) -> Callable[[Path], list[str]]:
+    """A case: ``run`` of SUITE with ``(old, new)`` text replacements, into ``tmp/out``."""
+
+    def setup(tmp: Path) -> list[str]:
+        text = SUITE
+        for old, new in edits:
+            assert old in text, old
+            text = text.replace(old, new)
+        (tmp / "my.toml").write_text(text, encoding="utf-8")
+        return ["run", "my.toml", "--out", "out", "--device", "cpu", "--no-progress"]
+
+    return setup
+
+
+def write_idx(path: Path, values: np.ndarray) -> None:
+    """An uncompressed IDX file of unsigned bytes (the MNIST format)."""
+    header = struct.pack(">HBB", 0, 8, values.ndim) + b"".join(
+        struct.pack(">I", n) for n in values.shape)
+    path.write_bytes(header + values.astype(np.uint8).tobytes())
+
+
+def mnist_root(size: int = 28, damage: Callable[[Path], None] | None = None):
+    """A case: ``run`` on ``dataset = "mnist"`` from a fake root of ``size``² images, with
+    ``damage`` done to its training images file."""
+
+    def setup(tmp: Path) -> list[str]:
+        raw = tmp / "root" / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for split in ("train", "t10k"):
+            write_idx(raw / f"{split}-images-idx3-ubyte", np.zeros((8, size, size)))
+            write_idx(raw / f"{split}-labels-idx1-ubyte", np.zeros(8))
+        if damage:
+            damage(raw / "train-images-idx3-ubyte")
+        return suite_with(('dataset = "mnist5k"', 'dataset = "mnist"\nroot = "root"'))(tmp)
+
+    return setup
+
+
+def finished_run_with_metrics(text: str):
+    """A case: ``run`` into an --out whose (finished) run left ``metrics.json`` = ``text``."""
+
+    def setup(tmp: Path) -> list[str]:
+        args = suite_with()(tmp)
+        run_dir = tmp / "out" / "runs" / load_suite(str(tmp / "my.toml")).runs[0].run_id
+        run_dir.mkdir(parents=True)
+        (run_dir / "status").write_text("done\n")
+        (run_dir / "metrics.json").write_text(text)
+        return args
+
+    return setup
+
+
+def results_csv(text: str):
+    """A case: ``report`` of a folder whose results.csv holds ``text``."""
+
+    def setup(tmp: Path) -> list[str]:
+        (tmp / "out").mkdir()
+        (tmp / "out" / "results.csv").write_text(text)
+        return ["report", "out"]
+
+    return setup
+
+
+def compare_baseline(text: str):
+    """A case: ``compare`` with a baseline file holding ``text`` (current: a real bench JSON)."""
+
+    def setup(tmp: Path) -> list[str]:
+        (tmp / "base.json").write_text(text)
+        (tmp / "current.json").write_text(json.dumps(
+            {"format": 1, "configs": [{"config": "ae", "metrics": {"train_img_s": 1.0}}]}))
+        return ["compare", "base.json", "current.json"]
+
+    return setup
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+# name → (setup in a fresh folder → CLI arguments, regex the one stderr line must match).
+CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    "malformed TOML": (suite_with(("[model]", "[model")),
+                       r"my\.toml: not valid TOML: .*\(at line 9, column 7\)"),
+    "unknown section": (suite_with(("[train]", "[trian]")),
+                        r"my\.toml: trian: unknown section; allowed: .*train"),
+    "unknown key": (suite_with(("batch_size", "batch_sise")),
+                    r"my\.toml: train\.batch_sise: unknown key; allowed: .*batch_size"),
+    "unknown model": (suite_with(('name = "vae"', 'name = "vea"')),
+                      r"my\.toml: model\.name: unknown model 'vea' \(did you mean 'vae'\?\)"),
+    "unknown decoder": (suite_with(('"transposed"', '"transposd"')),
+                        r"my\.toml: model\.decoder: unknown decoder 'transposd' "
+                        r"\(did you mean 'transposed'\?\); choose one of: "),
+    "unknown metric": (suite_with(('"recon_mse"', '"recon_mes"')),
+                       r"my\.toml: eval\.metrics: unknown metric 'recon_mes' \(did you mean "
+                       r"'recon_mse'"),
+    "unknown dataset": (suite_with(('"mnist5k"', '"mnist5"')),
+                        r"my\.toml: data\.dataset: unknown dataset 'mnist5' \(did you mean "
+                        r"'mnist5k'"),
+    "unknown feature": (suite_with(('metrics = ["recon_mse"]',
+                                    'metrics = ["fid"]\nfeatures = ["lenet-mnst"]')),
+                        r"my\.toml: eval\.features: unknown feature extractor 'lenet-mnst' "
+                        r"\(did you mean 'lenet-mnist'"),
+    "negative beta": (suite_with(("beta = 1.0", "beta = -1")),
+                      r"my\.toml: model\.beta: must be a number >= 0, got -1"),
+    "nan lr": (suite_with(("batch_size = 32", "batch_size = 32\nlr = nan")),
+               r"my\.toml: train\.lr: must be a positive number, got nan"),
+    "latent size 0": (suite_with(("latent_dim = 4", "latent_dim = 0")),
+                      r"my\.toml: model\.latent_dim: must be a positive integer, got 0"),
+    "huge width": (suite_with(("latent_dim = 4", "latent_dim = 4\nwidth = 2147483648")),
+                   r"my\.toml: model: cannot build 'vae' with latent_dim 4, width 2147483648, "
+                   r"hidden 256 \(RuntimeError: "),
+    "batch size 0": (suite_with(("batch_size = 32", "batch_size = 0")),
+                     r"my\.toml: train\.batch_size: must be a positive number, got 0"),
+    "negative seed": (suite_with(("[suite]", "seed = -1\n[suite]")),
+                      r"my\.toml: seed: must be an integer in \[0, 2\*\*63 - 1\], got -1"),
+    "empty grid list": (suite_with(("[eval]", '[grid]\n"model.beta" = []\n[eval]')),
+                        r"my\.toml: grid\.model\.beta: must be a non-empty list"),
+    "grid key not a field": (suite_with(("[eval]", '[grid]\n"model.bta" = [1.0]\n[eval]')),
+                             r"my\.toml: grid\.model\.bta: unknown key; allowed: "),
+    "suite name ../..": (suite_with(('name = "tiny"', 'name = "../../etc"')),
+                         r"my\.toml: suite\.name: '\.\./\.\./etc' is not a folder name; "
+                         r"allowed: letters, digits"),
+    "suite name NUL": (suite_with(('name = "tiny"', 'name = "a\\u0000b"')),
+                       r"my\.toml: suite\.name: 'a\\x00b' is not a folder name"),
+    "key with a newline": (suite_with(("[train]", '[train]\n"a\\nb" = 1')),
+                           r"my\.toml: train\.a\\nb: unknown key"),
+    "30×30 images": (mnist_root(size=30),
+                     r"my\.toml: data\.dataset: its images are 30×30, but .* divisible by 4"),
+    "truncated IDX": (mnist_root(damage=truncate),
+                      r"my\.toml: data\.root: cannot load dataset 'mnist': "
+                      r"\S+/train-images-idx3-ubyte is 100 bytes, but its header \(8×28×28\) "
+                      r"needs 6288"),
+    "garbage IDX": (mnist_root(damage=lambda p: p.write_bytes(b"<html>not found</html>")),
+                    r"my\.toml: data\.root: .*train-images-idx3-ubyte is not an uncompressed "
+                    r"IDX file"),
+    "missing IDX": (mnist_root(damage=Path.unlink),
+                    r"my\.toml: data\.root: cannot load dataset 'mnist': missing "
+                    r"train-images-idx3-ubyte in "),
+    "corrupt metrics.json": (finished_run_with_metrics('{"format": '),
+                             r"out/runs/\w+/metrics\.json: not a metrics\.json \(JSONDecodeError"),
+    "old metrics.json": (finished_run_with_metrics('{"fid": 3.0}'),
+                         r"out/runs/\w+/metrics\.json: written by another version"),
+    "results.csv missing columns": (results_csv("run_id,value\nabc,1.0\n"),
+                                    r"out/results\.csv: not a results\.csv this version of "
+                                    r"latentbench reads \(is missing required column\(s\): "),
+    "compare baseline not one": (compare_baseline("hello"),
+                                 r"BASELINE base\.json: not a results\.csv or bench JSON"),
+}
+
+
+def _run(name: str, root: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    folder = root / re.sub(r"\W", "_", name)
+    folder.mkdir()
+    args = CASES[name][0](folder)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=folder,
+                          env=env, timeout=300), folder
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    root = tmp_path_factory.mktemp("cli-errors")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(_run, name, root) for name in CASES}
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_nothing_is_computed(results, name):
+    result, folder = results[name]
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert re.match("latentbench: error: " + CASES[name][1], lines[0]), lines[0]
+    assert not (folder / "runs").exists()
+    assert not list(folder.glob("out/runs/*/model.pt")) and not list(folder.glob("out/*.html"))
+
+
+def test_an_unexpected_exception_is_one_line_internal_error_exit_1(tmp_path):
+    (tmp_path / "buggy.py").write_text(
+        "from latentbench.models.vae import VAE\n\n"
+        "class Buggy(VAE):\n"
+        "    @classmethod\n"
+        "    def from_spec(cls, spec, image_shape):\n"
+        "        return 1 / 0\n")
+    suite_with(('name = "vae"', 'name = "buggy:Buggy"'))(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([SCRIPT, "run", "my.toml", "--out", "out"], capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "latentbench: internal error: ZeroDivisionError: division by zero (run with --debug for "
+        "the traceback)"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    suite_with(("beta = 1.0", "beta = -1"))(tmp_path)
+    result = subprocess.run([SCRIPT, "--debug", "run", "my.toml", "--out", "out"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert "InputError: my.toml: model.beta: must be a number >= 0" in result.stderr
