@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from latentbench.benchmarks.config import SECTIONS, RunConfig, coerce, config_from_tables
-from latentbench.models.registry import InputError
+from latentbench.models.registry import InputError, did_you_mean
 
 TOP_LEVEL = {"suite", "grid", "seed", *SECTIONS}
 #: A suite's name is the default output folder ``runs/<name>``: one plain path component, so
@@ -68,9 +68,10 @@ def read_suite_text(name_or_path: str) -> tuple[str, str, str]:
             raise InputError(f"{name_or_path}: not a readable UTF-8 text file "
                              f"({type(err).__name__}: {err})") from None
     if name_or_path not in shipped_suites():
-        choices = ", ".join(shipped_suites())
-        raise InputError(f"suite: unknown suite {name_or_path!r}; choose one of: {choices}, "
-                         f"or give a path to a .toml file")
+        shipped = shipped_suites()
+        raise InputError(f"suite: unknown suite {name_or_path!r}"
+                         f"{did_you_mean(name_or_path, shipped)}; choose one of: "
+                         f"{', '.join(shipped)}, or give a path to a .toml file")
     entry = resources.files("latentbench.benchmarks").joinpath(f"suites/{name_or_path}.toml")
     return entry.read_text(encoding="utf-8"), name_or_path, f"{name_or_path}.toml"
 

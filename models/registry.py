@@ -78,7 +78,7 @@ def did_you_mean(name: object, choices: Iterable[str]) -> str:
     cause of an unknown name), or ``""`` when none is close."""
     if not isinstance(name, str):
         return ""
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(dict.fromkeys(choices)), n=3, cutoff=0.6)
     return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 

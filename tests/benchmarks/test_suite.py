@@ -73,7 +73,8 @@ def test_bad_suites_name_the_field(table, field):
 
 
 def test_unknown_suite_and_missing_file(tmp_path):
-    with pytest.raises(InputError, match="suite: unknown suite 'quik'; choose one of: .*quick"):
+    with pytest.raises(InputError, match=r"suite: unknown suite 'quik' \(did you mean 'quick'\?\);"
+                                         " choose one of: .*quick"):
         load_suite("quik")
     with pytest.raises(InputError, match="no such file"):
         load_suite(str(tmp_path / "nope.toml"))
