@@ -19,6 +19,7 @@ from latentbench.benchmarks.executor import run_suite
 from latentbench.benchmarks.executors import EXECUTORS, ExecutorOptions
 from latentbench.benchmarks.extractors import cache_dir, cached_lenet
 from latentbench.benchmarks.run import resolve_device
+from latentbench.benchmarks.storage import reports_full_disk
 from latentbench.benchmarks.suite import load_suite, shipped_suites
 from latentbench.metrics import METRICS
 from latentbench.metrics.features import FEATURES
@@ -71,6 +72,7 @@ def command_list(args: argparse.Namespace) -> int:
     return 0
 
 
+@reports_full_disk
 def command_run(args: argparse.Namespace) -> int:
     from latentbench.reports import render_report
 
@@ -91,6 +93,7 @@ def command_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+@reports_full_disk
 def command_report(args: argparse.Namespace) -> int:
     from latentbench.reports import render_report
     from latentbench.reports.export import parse_formats, write_tables

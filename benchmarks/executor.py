@@ -16,7 +16,11 @@ from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.executors import ExecutorOptions, Pool, open_executor, run_task
 from latentbench.benchmarks.results import write_results
 from latentbench.benchmarks.run import RunOutcome, execute_run, preflight, read_status
-from latentbench.benchmarks.storage import write_text_atomic
+from latentbench.benchmarks.storage import (
+    is_disk_full,
+    remove_stray_temporaries,
+    write_text_atomic,
+)
 from latentbench.benchmarks.suite import Suite, in_file
 from latentbench.models.registry import InputError
 
@@ -55,11 +59,14 @@ def _outcome(future: Future, config: RunConfig, out_dir: Path) -> RunOutcome:
     A run that raised (a plug-in model's bug) has written no status: write ``failed: <reason>``
     here so that the run folder says what happened and a rerun skips it. A run whose worker was
     lost is failed in this sweep's results but gets no status, so running the same command again
-    retries it from its checkpoint: a crash costs minutes, not the run.
+    retries it from its checkpoint: a crash costs minutes, not the run. A full disk is re-raised:
+    it is no fault of the run, and the sweep stops at once rather than fail every run left.
     """
     try:
         return future.result()
     except Exception as err:
+        if is_disk_full(err):
+            raise
         reason = " ".join(f"{type(err).__name__}: {err}".split())  # one line, for status and CSV
         if type(err).__name__ in LOST_RUN_ERRORS:
             return RunOutcome(config.run_id, "failed",
@@ -102,6 +109,8 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
             preflight(config)
         except InputError as err:  # name the suite file the bad field is in
             raise in_file(suite.source, err) from None
+    if out_dir.is_dir():  # a killed command's half-written results.csv or report.html
+        remove_stray_temporaries(out_dir)
     total = len(suite.runs)
     finished = [read_status(out_dir / "runs" / c.run_id) is not None for c in suite.runs]
     outcomes: dict[int, RunOutcome] = {}

@@ -30,6 +30,7 @@ from latentbench.benchmarks.evaluate import (
 from latentbench.benchmarks.extractors import cache_dir, default_extractor, resolve_extractor
 from latentbench.benchmarks.feature_cache import RealFeatureCache
 from latentbench.benchmarks.storage import (
+    remove_stray_temporaries,
     save_torch_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -149,6 +150,7 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
 
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stray_temporaries(run_dir)  # a kill mid-write left them; this run owns its folder
     write_json_atomic(run_dir / "config.json", config.to_dict())
     data = cached_dataset(config.data)
     torch.manual_seed(config.seed)  # the initial weights depend on the seed alone

@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -26,6 +27,12 @@ CHECKPOINT = "checkpoint.pt"
 # How often (in steps) the loss is read back from the device: each read is a sync, so the guard
 # checks a running sum rather than every step; a NaN or Inf poisons the sum and is still caught.
 CHECK_EVERY = 20
+#: A run has diverged when the running mean loss of an epoch is non-finite or its magnitude
+#: exceeds this. An absolute bound, not one relative to the first epoch: losses are summed over
+#: pixels, so a healthy model's lie between about -1e4 (a Gaussian likelihood) and 1e4 (BCE on a
+#: 3×32×32 image) on every shipped suite, while an exploding one (Adam at lr 10 on an AE) is past
+#: 1e16 within an epoch; a GAN's losses near 0 make any ratio rule fire on noise.
+DIVERGED_LOSS = 1e12
 
 
 @dataclass
@@ -54,20 +61,51 @@ def accumulate(totals: dict[str, torch.Tensor], pending: list[dict[str, torch.Te
     pending.clear()
 
 
+def diverged(mean_loss: float) -> str | None:
+    """Why ``mean_loss`` (an epoch's running mean) ends training, or ``None`` if it does not."""
+    if not math.isfinite(mean_loss):
+        return f"non-finite loss ({mean_loss})"
+    if abs(mean_loss) > DIVERGED_LOSS:
+        return f"exploding loss ({mean_loss:.3g}, beyond ±{DIVERGED_LOSS:.0e})"
+    return None
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint in ``path``, or ``None`` when there is none or it cannot be read.
+
+    Writes are atomic, so a kill never truncates one; an unreadable file is a disk error or
+    another version's layout, and costs a retrain from scratch rather than the run.
+    """
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or not {"model", "optimizers", "cpu_rng",
+                                               "history"} <= state.keys():
+            raise ValueError("not a latentbench checkpoint")
+        return state
+    except Exception as err:  # truncated, garbled or foreign: all mean "no usable checkpoint"
+        reason = (str(err).strip().splitlines() or [""])[0]
+        tqdm.write(f"{path}: unreadable checkpoint ({type(err).__name__}: {reason}); "
+                   f"training from scratch")
+        return None
+
+
 def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed: int,
           run_dir: Path, progress: bool = True) -> TrainOutcome:
     """Train ``model`` on ``train_images`` (float32 ``[N, C, H, W]`` in [0, 1]) with Adam.
 
-    Resumes from ``run_dir/checkpoint.pt`` when present. A non-finite loss stops training and
-    returns ``failed`` with the reason; it does not raise.
+    Resumes from ``run_dir/checkpoint.pt`` when present and readable. A diverged loss (see
+    :func:`diverged`) stops training and returns ``failed`` with the reason, epoch and step; it
+    does not raise.
     """
     device = model.device
     images = train_images.to(device)
     optimizers = model.configure_optimizers(spec.lr)
     outcome = TrainOutcome()
     checkpoint_path = run_dir / CHECKPOINT
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    state = load_checkpoint(checkpoint_path, device)
+    if state is not None:
         model.load_state_dict(state["model"])
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
@@ -100,12 +138,12 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
             if step % CHECK_EVERY == 0 or step == steps:
                 accumulate(totals, pending)
                 mean_loss = totals["loss"].item() / step
-                if not math.isfinite(mean_loss):
+                why = diverged(mean_loss)
+                if why is not None:
                     bar.close()
                     writer.wait()
                     outcome.failed = True
-                    outcome.reason = (f"non-finite loss ({mean_loss}) in epoch {epoch + 1}, "
-                                      f"by step {step} of {steps}")
+                    outcome.reason = f"{why} in epoch {epoch + 1}, by step {step} of {steps}"
                     return outcome
                 bar.set_postfix(loss=f"{mean_loss:.4g}", refresh=False)
         outcome.history.append({"epoch": epoch + 1,

@@ -176,8 +176,16 @@ def _environment() -> Environment:
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then move it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``text`` to a temporary file beside ``path``, then move it into place.
+
+    Raises:
+        OSError: the write failed (``path`` keeps its previous content); ``filename`` is
+            ``path``, so that a full disk is reported against the file the user knows.
+    """
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -186,9 +194,11 @@ def write_text_atomic(path: Path, text: str) -> Path:
         # mkstemp creates the file 0600; a report is meant to be shared.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
     return path
 

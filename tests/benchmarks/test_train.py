@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from latentbench.benchmarks.config import RunConfig, TrainSpec
-from latentbench.benchmarks.train import CHECKPOINT, train
+from latentbench.benchmarks.train import CHECKPOINT, diverged, train
 from latentbench.models import ModelSpec, build_model
 
 SHAPE = (1, 8, 8)
@@ -77,6 +77,45 @@ def test_a_non_finite_loss_fails_the_run_without_raising(tmp_path: Path):
     outcome = train(fresh(), data, every_epoch(2), 0, tmp_path,
                     progress=False)
     assert outcome.failed and "non-finite loss" in outcome.reason and "epoch 1" in outcome.reason
+
+
+def test_an_unreadable_checkpoint_is_ignored_and_the_run_retrains_from_scratch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    straight = fresh()
+    train(straight, images(), every_epoch(3), 0, tmp_path / "a", progress=False)
+    train(fresh(), images(), every_epoch(2), 0, tmp_path / "b", progress=False)
+    checkpoint = tmp_path / "b" / CHECKPOINT
+    checkpoint.write_bytes(checkpoint.read_bytes()[:200])  # a disk error, not a kill: truncated
+    torch.manual_seed(12345)
+    retrained = fresh()
+    outcome = train(retrained, images(), every_epoch(3), 0, tmp_path / "b", progress=False)
+    assert not outcome.failed and outcome.resumed_from_epoch == 0 and len(outcome.history) == 3
+    assert torch.equal(weights(straight), weights(retrained))
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert "unreadable checkpoint" in line and "training from scratch" in line
+
+
+def test_a_foreign_checkpoint_is_ignored(tmp_path: Path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / CHECKPOINT)  # another version's layout
+    outcome = train(fresh(), images(), every_epoch(1), 0, tmp_path, progress=False)
+    assert not outcome.failed and outcome.resumed_from_epoch == 0
+
+
+def test_an_exploding_loss_fails_the_run_with_its_epoch_and_step(tmp_path: Path):
+    # Adam at lr 10 throws an AE's weights far out: its loss passes 1e12 in the first epoch but
+    # stays finite, so only the magnitude bound catches it.
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(name="ae", latent_dim=3, width=4, hidden=16), SHAPE)
+    outcome = train(model, images(), every_epoch(3, lr=10.0), 0, tmp_path, progress=False)
+    assert outcome.failed and outcome.reason.startswith("exploding loss")
+    assert "in epoch 1, by step 6 of 6" in outcome.reason
+
+
+@pytest.mark.parametrize("loss, fires", [
+    (float("nan"), True), (float("inf"), True), (-float("inf"), True), (2e12, True),
+    (-2e12, True), (1e4, False), (-1e4, False), (0.0, False)])
+def test_the_divergence_rule(loss: float, fires: bool):
+    assert (diverged(loss) is not None) == fires
 
 
 def test_the_beta_schedule_resumes_where_it_stopped(tmp_path: Path):
