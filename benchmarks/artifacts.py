@@ -1,5 +1,4 @@
-"""Per-run files the report draws from, beyond the image grids of :func:`write_images`.
-
+"""Per-run files the report draws from: the image grids of :func:`write_images`, and
 ``latents.npz`` (posterior means of test images with their class labels and, for codes wider
 than two, a 2-d PCA projection), ``traversals.png`` (one latent dimension varied per row),
 ``latent_grid.png`` (a decoded grid over a 2-d latent plane) and ``spectrum.json`` (the
@@ -16,10 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentbench.benchmarks.storage import write_bytes_atomic, write_json_atomic
+from latentbench.benchmarks.config import EvalSpec
+from latentbench.metrics import EvalContext
+from latentbench.metrics.interpolation import interpolation_strips
 from latentbench.models.protocol import LatentModel
+from latentbench.reports.atomic import write_bytes_atomic, write_json_atomic
+from latentbench.reports.schema import RunFiles
 
-__all__ = ["LATENT_IMAGES", "power_spectrum", "write_latent_artifacts"]
+__all__ = ["LATENT_IMAGES", "png_grid", "power_spectrum", "write_images", "write_latent_artifacts"]
 
 #: At most this many test images are encoded for ``latents.npz``: enough for a scatter plot.
 LATENT_IMAGES = 2000
@@ -124,13 +127,9 @@ def _latent_grid(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
         where = "1st–99th percentile of the test codes on each axis"
     z1, z2 = np.meshgrid(span[0], span[1][::-1])  # z2 grows upwards, as on a plot
     codes = np.stack([z1.ravel(), z2.ravel()], axis=1)
-    from torchvision.utils import make_grid, save_image
-
-    buffer = io.BytesIO()
-    save_image(make_grid(_decode(model, codes), nrow=GRID_SIDE, padding=1, pad_value=1.0),
-               buffer, format="png")
-    return buffer.getvalue(), f"{GRID_SIDE}×{GRID_SIDE} codes decoded: z1 left→right, z2 " \
-                              f"bottom→top, {where}"
+    caption = (f"{GRID_SIDE}×{GRID_SIDE} codes decoded: z1 left→right, z2 bottom→top, "
+               f"{where}")
+    return png_grid(_decode(model, codes), nrow=GRID_SIDE, padding=1), caption
 
 
 @torch.no_grad()
@@ -167,19 +166,65 @@ def write_latent_artifacts(model: LatentModel, test_images: torch.Tensor,
             arrays["explained_variance_ratio"] = pca.explained_variance_ratio_
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
-        write_bytes_atomic(run_dir / "latents.npz", buffer.getvalue())
-        png, captions["traversals.png"] = _traversals(model, means)
-        write_bytes_atomic(run_dir / "traversals.png", png)
+        write_bytes_atomic(run_dir / RunFiles.LATENTS, buffer.getvalue())
+        png, captions[RunFiles.TRAVERSALS] = _traversals(model, means)
+        write_bytes_atomic(run_dir / RunFiles.TRAVERSALS, png)
         if means.shape[1] == 2:
-            png, captions["latent_grid.png"] = _latent_grid(model, means)
-            write_bytes_atomic(run_dir / "latent_grid.png", png)
+            png, captions[RunFiles.LATENT_GRID] = _latent_grid(model, means)
+            write_bytes_atomic(run_dir / RunFiles.LATENT_GRID, png)
     if samples is not None:
         frequency, sample_power = power_spectrum(samples[:SPECTRUM_IMAGES])
         _, data_power = power_spectrum(test_images[:SPECTRUM_IMAGES])
-        write_json_atomic(run_dir / "spectrum.json", {
+        write_json_atomic(run_dir / RunFiles.SPECTRUM, {
             "frequency": frequency.tolist(), "samples": sample_power.tolist(),
             "data": data_power.tolist(), "n_samples": min(len(samples), SPECTRUM_IMAGES),
             "n_data": min(len(test_images), SPECTRUM_IMAGES),
             "unit": "frequency in cycles/pixel; power: mean |FFT|²/(H·W) of grey, mean-removed "
                     "images over rings of equal radius"})
     return captions
+
+
+def png_grid(images: torch.Tensor, nrow: int, padding: int = 2) -> bytes:
+    """PNG bytes of ``images`` (``[N, C, H, W]`` in [0, 1]) tiled ``nrow`` to a row on white."""
+    # Imported here: torchvision takes ~2 s to import, which every CLI call would otherwise pay.
+    from torchvision.utils import make_grid, save_image
+
+    buffer = io.BytesIO()
+    save_image(make_grid(images.float().cpu().clamp(0, 1), nrow=nrow, padding=padding,
+                         pad_value=1.0), buffer, format="png")
+    return buffer.getvalue()
+
+
+@torch.no_grad()
+def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, seed: int,
+                 run_dir: Path, test_labels: torch.Tensor | None = None) -> dict[str, str]:
+    """Write ``reconstructions.png`` (inputs above their reconstructions) for models with an
+    encoder, ``samples.png`` (prior samples) for models that sample, ``interpolations.png``
+    (one latent path per row), the latent-space files and power spectrum of
+    :func:`write_latent_artifacts` (``test_labels`` colour
+    the latent scatter) and ``images.json`` with a caption for each PNG; return the
+    captions."""
+    model.eval()
+    written: dict[str, str] = {}
+    samples = None
+    if "encode" in model.capabilities:
+        inputs = test_images[: spec.grid_images].to(model.device)
+        grid = torch.cat([inputs, model.reconstruct(inputs)])
+        write_bytes_atomic(run_dir / RunFiles.RECONSTRUCTIONS, png_grid(grid, nrow=len(inputs)))
+        written[RunFiles.RECONSTRUCTIONS] = "top row: test inputs; row below: their reconstructions"
+    if "sample" in model.capabilities:
+        samples = model.sample(spec.samples, generator=torch.Generator().manual_seed(seed))
+        nrow = max(1, round(spec.samples**0.5))
+        write_bytes_atomic(run_dir / RunFiles.SAMPLES, png_grid(samples, nrow=nrow))
+        written[RunFiles.SAMPLES] = model.sampling
+    strips = interpolation_strips(EvalContext(model, test_images, test_images, spec.batch_size,
+                                              seed, settings=spec), rows=spec.grid_images)
+    write_bytes_atomic(run_dir / RunFiles.INTERPOLATIONS, png_grid(strips, nrow=spec.interp_steps))
+    ends = ("the reconstructions of two test images" if "encode" in model.capabilities
+            else "two latent draws")
+    written[RunFiles.INTERPOLATIONS] = (f"each row: {spec.interp_steps} decodes along a "
+                                     f"{spec.interp_path} path between {ends}")
+    written.update(write_latent_artifacts(model, test_images, test_labels, samples,
+                                          spec.batch_size, run_dir))
+    write_json_atomic(run_dir / RunFiles.IMAGES, written)
+    return written

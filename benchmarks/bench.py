@@ -45,8 +45,7 @@ from typing import Any
 import torch
 
 from latentbench.benchmarks.data import DataSpec
-from latentbench.benchmarks.run import cached_dataset, resolve_device
-from latentbench.benchmarks.storage import write_json_atomic
+from latentbench.benchmarks.run import cached_dataset
 from latentbench.benchmarks.suite import load_suite
 from latentbench.metrics import METRICS
 from latentbench.metrics.throughput import (
@@ -57,6 +56,7 @@ from latentbench.metrics.throughput import (
 )
 from latentbench.models import ModelSpec, build_model
 from latentbench.models.registry import InputError
+from latentbench.reports.atomic import write_json_atomic
 
 FORMAT = "latentbench-bench/1"
 DEFAULT_BATCH_SIZE = 128
@@ -260,12 +260,12 @@ def format_table(document: dict[str, Any]) -> str:
 
 
 def command_bench(args: argparse.Namespace) -> int:
-    """Run ``latentbench bench``: print the table, write ``--json`` if given; exit code 0."""
+    """Run ``latentbench bench`` on ``args.device`` (resolved by the CLI): print the table,
+    write ``--json`` if given; exit code 0."""
     options = ThroughputOptions(repeats=args.repeats, warmup=args.warmup, amp=args.amp,
                                 channels_last=args.channels_last, compile=args.compile)
-    device = resolve_device(args.device)
     targets = bench_targets(args)
-    document = run_bench(targets, device, options)
+    document = run_bench(targets, args.device, options)
     print(format_table(document))
     if args.json:
         write_json_atomic(Path(args.json), document)

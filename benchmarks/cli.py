@@ -13,14 +13,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from latentbench.benchmarks.bench import add_bench_command
 from latentbench.benchmarks.data import DATASETS, DataSpec
-from latentbench.benchmarks.executor import run_suite
 from latentbench.benchmarks.executors import EXECUTORS, ExecutorOptions
 from latentbench.benchmarks.extractors import cache_dir, cached_lenet
-from latentbench.benchmarks.run import resolve_device
+from latentbench.benchmarks.results import run_label
 from latentbench.benchmarks.storage import reports_full_disk
 from latentbench.benchmarks.suite import load_suite, shipped_suites
+from latentbench.benchmarks.sweep import run_suite
 from latentbench.metrics import METRICS
 from latentbench.metrics.features import FEATURES
 from latentbench.metrics.lenet import LeNetTraining
@@ -77,7 +79,7 @@ def command_run(args: argparse.Namespace) -> int:
     from latentbench.reports import render_report
 
     suite = load_suite(args.suite)
-    device = resolve_device(args.device)
+    device = args.device
     out_dir = Path(args.out) if args.out else Path("runs") / suite.name
     print(f"latentbench: suite {suite.name!r}, {len(suite.runs)} runs on {device} "
           f"({args.executor} executor), into {out_dir}")
@@ -86,7 +88,7 @@ def command_run(args: argparse.Namespace) -> int:
     results = run_suite(suite, out_dir, device, args.executor, options,
                         progress=not args.no_progress)
     report = render_report(out_dir)
-    failed = [config.label for config, outcome in results if outcome.status != "done"]
+    failed = [run_label(config) for config, outcome in results if outcome.status != "done"]
     print(f"latentbench: {len(results) - len(failed)} done, {len(failed)} failed in "
           f"{time.perf_counter() - started:.0f} s; results {out_dir / 'results.csv'}, "
           f"report {report}")
@@ -196,10 +198,28 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def resolve_device(device: str) -> torch.device:
+    """``--device``: ``auto`` picks CUDA when available, else the CPU; ``cuda`` without CUDA is
+    an error.
+
+    Raises:
+        InputError: an unknown name, or ``cuda`` on a machine where torch sees no CUDA device.
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"--device: must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device: cuda was asked for but torch sees no CUDA device")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``latentbench`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        if isinstance(getattr(args, "device", None), str):  # commands that compute somewhere
+            args.device = resolve_device(args.device)
         return args.handler(args)
     except (InputError, CompareInputError) as err:
         if args.debug:

@@ -99,12 +99,6 @@ class RunConfig:
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
-    @property
-    def label(self) -> str:
-        """A human-readable name: model, decoder, β where set, seed."""
-        beta = "" if self.model.beta is None else f" β={self.model.beta:g}"
-        return f"{self.model.name}/{self.model.decoder}{beta} seed={self.seed}"
-
 
 SECTIONS: dict[str, type] = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec,
                              "eval": EvalSpec}

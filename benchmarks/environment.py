@@ -14,9 +14,7 @@ from typing import Any
 
 import torch
 
-from latentbench.benchmarks.storage import write_json_atomic
-
-__all__ = ["environment_info", "write_environment"]
+__all__ = ["environment_info"]
 
 
 def _git_commit() -> str | None:
@@ -55,8 +53,3 @@ def environment_info(device: torch.device) -> dict[str, Any]:
         "latentbench": latentbench_version,
         "git_commit": _git_commit(),
     }
-
-
-def write_environment(path: Path, device: torch.device) -> None:
-    """Write :func:`environment_info` to ``path`` (``environment.json``), atomically."""
-    write_json_atomic(path, environment_info(device))

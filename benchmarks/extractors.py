@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from latentbench.benchmarks.data import DATASETS, DataSpec, ImageData, load_dataset
-from latentbench.benchmarks.storage import write_bytes_atomic
 from latentbench.metrics.features import FEATURES, FeatureExtractor, FeatureOptions, load_extractor
 from latentbench.metrics.lenet import (
     ARCHITECTURE_VERSION,
@@ -31,6 +30,7 @@ from latentbench.metrics.lenet import (
     train_lenet,
 )
 from latentbench.models.registry import InputError, did_you_mean
+from latentbench.reports.atomic import write_bytes_atomic
 
 CACHE_ENV = "LATENTBENCH_CACHE"
 LENET_PREFIX = "lenet-"

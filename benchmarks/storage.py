@@ -1,10 +1,8 @@
-"""Atomic file writes: a crash or kill never leaves a half-written result behind.
+"""Full disks and torch files on top of the one atomic writer (:mod:`latentbench.reports.atomic`).
 
-Each writer writes a temporary file in the target's folder and ``os.replace``s it onto the
-target, which is atomic on POSIX and Windows when both are on one file system. A write that
-fails (a full disk) leaves the previous version of the target in place; a kill leaves at most a
-stray ``.NAME.*.tmp`` beside it, which no reader opens and :func:`remove_stray_temporaries`
-deletes.
+A full disk is the user's to fix (free space, run the same command again) and nothing written
+before it is lost, so it becomes one line and exit code 2 rather than a traceback; a torch
+object is serialized in memory and written by the atomic writer like every other file.
 """
 
 from __future__ import annotations
@@ -12,20 +10,17 @@ from __future__ import annotations
 import errno
 import functools
 import io
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 
 from latentbench.models.registry import InputError
+from latentbench.reports.atomic import write_bytes_atomic
 
 #: errno values that mean "the disk (or the user's quota) is full": the user can fix these.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-TEMPORARY_GLOB = ".*.tmp"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,52 +52,6 @@ def reports_full_disk(command: Callable[P, R]) -> Callable[P, R]:
                 raise
             raise DiskFullError(err.filename or "the output folder") from err
     return wrapper
-
-
-def remove_stray_temporaries(folder: Path) -> None:
-    """Delete the temporary files a killed writer left in ``folder`` (not its subfolders).
-
-    Call it only where no other process is writing: a run's own folder before the run starts.
-    """
-    for stray in folder.glob(TEMPORARY_GLOB):
-        stray.unlink(missing_ok=True)
-
-
-def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then move it onto ``path``.
-
-    Raises:
-        OSError: the write failed; ``filename`` is ``path`` (not the temporary file), so that a
-            full disk is reported against the file the user knows.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, str(path)) from err
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno is not None:
-            raise OSError(err.errno, err.strerror, str(path)) from err
-        raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    write_atomic(path, lambda f: f.write(data))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 def save_torch_atomic(path: Path, obj: Any) -> None:

@@ -14,16 +14,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from latentbench.benchmarks.checkpoint import CheckpointWriter
+from latentbench.benchmarks.checkpoint import CheckpointWriter, resume, training_state
 from latentbench.benchmarks.config import TrainSpec
 from latentbench.models.protocol import LatentModel
 
-CHECKPOINT = "checkpoint.pt"
 # How often (in steps) the loss is read back from the device: each read is a sync, so the guard
 # checks a running sum rather than every step; a NaN or Inf poisons the sum and is still caught.
 CHECK_EVERY = 20
@@ -70,54 +68,27 @@ def diverged(mean_loss: float) -> str | None:
     return None
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
-    """The checkpoint in ``path``, or ``None`` when there is none or it cannot be read.
-
-    Writes are atomic, so a kill never truncates one; an unreadable file is a disk error or
-    another version's layout, and costs a retrain from scratch rather than the run.
-    """
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        if not isinstance(state, dict) or not {"model", "optimizers", "cpu_rng",
-                                               "history"} <= state.keys():
-            raise ValueError("not a latentbench checkpoint")
-        return state
-    except Exception as err:  # truncated, garbled or foreign: all mean "no usable checkpoint"
-        reason = (str(err).strip().splitlines() or [""])[0]
-        tqdm.write(f"{path}: unreadable checkpoint ({type(err).__name__}: {reason}); "
-                   f"training from scratch")
-        return None
-
-
 def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed: int,
-          run_dir: Path, progress: bool = True) -> TrainOutcome:
+          checkpoint: Path, progress: bool = True) -> TrainOutcome:
     """Train ``model`` on ``train_images`` (float32 ``[N, C, H, W]`` in [0, 1]) with Adam.
 
-    Resumes from ``run_dir/checkpoint.pt`` when present and readable. A diverged loss (see
-    :func:`diverged`) stops training and returns ``failed`` with the reason, epoch and step; it
-    does not raise.
+    Checkpoints go to ``checkpoint`` (the run folder's ``checkpoint.pt``), and training resumes
+    from it when it is present and readable. A diverged loss (see :func:`diverged`) stops
+    training and returns ``failed`` with the reason, epoch and step; it does not raise.
     """
     device = model.device
     images = train_images.to(device)
     optimizers = model.configure_optimizers(spec.lr)
     outcome = TrainOutcome()
-    checkpoint_path = run_dir / CHECKPOINT
-    state = load_checkpoint(checkpoint_path, device)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        for name, optimizer in optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        torch.set_rng_state(state["cpu_rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        outcome.history = state["history"]
-        outcome.resumed_from_epoch = len(outcome.history)
+    history = resume(checkpoint, model, optimizers)
+    if history is not None:
+        outcome.history = history
+        outcome.resumed_from_epoch = len(history)
         if progress:
-            tqdm.write(f"{run_dir.name}: resuming after epoch {outcome.resumed_from_epoch}")
+            tqdm.write(f"{checkpoint.parent.name}: resuming after epoch "
+                       f"{outcome.resumed_from_epoch}")
 
-    writer = CheckpointWriter(checkpoint_path)
+    writer = CheckpointWriter(checkpoint)
     last_checkpoint = time.perf_counter()
     model.train()
     steps = math.ceil(len(images) / spec.batch_size)
@@ -153,13 +124,7 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
         due = time.perf_counter() - last_checkpoint >= spec.checkpoint_seconds
         if due and epoch + 1 < spec.epochs:
             last_checkpoint = time.perf_counter()
-            writer.save({
-                "model": model.state_dict(),
-                "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-                "cpu_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "history": outcome.history,
-            })
+            writer.save(training_state(model, optimizers, outcome.history))
     writer.wait()
     model.eval()
     return outcome

@@ -21,13 +21,13 @@ import torch
 
 from latentbench.benchmarks.data import DataSpec, load_dataset
 from latentbench.benchmarks.extractors import train_lenet_file
-from latentbench.benchmarks.storage import write_bytes_atomic
 from latentbench.metrics.lenet import (
     LENET_MNIST_FILE,
     LENET_MNIST_SHA256,
     LENET_MNIST_TRAINING,
     shipped_weights,
 )
+from latentbench.reports.atomic import write_bytes_atomic
 
 MIN_ACCURACY = 0.95
 

@@ -1,14 +1,22 @@
-"""Name → object registries shared by every part of latentbench.
+"""The shared base of latentbench's packages: the input error, registries and argument checks.
 
-A registry is a small dict filled by a decorator (the stylegan2-ada ``metric_main`` pattern): code
-looks names up instead of branching on them, and an unknown name is an :class:`InputError` whose
-message lists what is allowed, so the CLI can print it on one line and exit 2.
+``models`` imports nothing else of latentbench, so ``metrics`` and ``benchmarks`` build on this
+module (``reports`` imports no other package and keeps its own errors).
+
+- :class:`InputError`: unusable input from a user; the CLI prints it on one line and exits 2.
+- :class:`Registry`: a small dict filled by a decorator (the stylegan2-ada ``metric_main``
+  pattern): code looks names up instead of branching on them, and an unknown name is an
+  :class:`InputError` whose message lists what is allowed.
+- :func:`check_int` and :func:`check_number`: the one way a count or a number is validated at
+  a boundary, with a message that names the field and what is allowed.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import math
+import numbers
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -17,6 +25,64 @@ T = TypeVar("T")
 
 class InputError(ValueError):
     """Unusable input from a user (suite file, CLI argument, config): exit code 2, one line."""
+
+
+def _allowed(kind: str, minimum: float | None, maximum: float | None, above: bool) -> str:
+    """What a check allows, in words: ``a positive integer``, ``a number > 0``, ..."""
+    if minimum is not None and maximum is not None:
+        return f"{kind} in {'(' if above else '['}{minimum:g}, {maximum:g}]"
+    if minimum is not None:
+        if kind == "an integer" and minimum == 1:
+            return "a positive integer"
+        return f"{kind} {'>' if above else '>='} {minimum:g}"
+    if maximum is not None:
+        return f"{kind} <= {maximum:g}"
+    return "a finite number" if kind == "a number" else kind
+
+
+def check_int(value: object, field: str, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """``value`` as an ``int`` if it is an integer (Python's or numpy's, never a bool) within
+    ``[minimum, maximum]``.
+
+    Args:
+        value: what the user gave.
+        field: its name in messages (``"eval.iwae_k"``, ``"k"``).
+        minimum, maximum: inclusive bounds; ``None`` for none.
+
+    Raises:
+        InputError: ``"<field>: must be an integer >= 1, got 0"`` (a ``ValueError``).
+    """
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)):
+        raise InputError(f"{field}: must be {_allowed('an integer', minimum, maximum, False)}, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def check_number(value: object, field: str, *, minimum: float | None = None,
+                 maximum: float | None = None, above: bool = False) -> float:
+    """``value`` as a ``float`` if it is a finite real number (never a bool) within the bounds.
+
+    Args:
+        value: what the user gave.
+        field: its name in messages.
+        minimum, maximum: bounds; ``None`` for none. ``maximum`` is inclusive.
+        above: ``minimum`` is exclusive (``value > minimum``), as for a learning rate.
+
+    Raises:
+        InputError: ``"<field>: must be a number > 0, got nan"``. NaN and infinities are
+            refused: TOML has both, and neither is a usable setting.
+    """
+    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
+          and math.isfinite(value)
+          and (minimum is None or (value > minimum if above else value >= minimum))
+          and (maximum is None or value <= maximum))
+    if not ok:
+        raise InputError(f"{field}: must be {_allowed('a number', minimum, maximum, above)}, "
+                         f"got {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 class Registry(Generic[T]):

@@ -54,7 +54,8 @@ from typing import Any
 
 import pandas as pd
 
-from latentbench.reports.html import write_text_atomic
+from latentbench.reports.atomic import write_text_atomic
+from latentbench.reports.schema import SchemaError, config_label, is_bench_document, parse_bench
 from latentbench.reports.table import load_results
 
 __all__ = [
@@ -73,7 +74,6 @@ __all__ = [
     "run_compare",
 ]
 
-BENCH_FORMAT_PREFIX = "latentbench-bench/"
 DEFAULT_K = 3.0
 #: Failing rows named in the closing summary line (the table lists them all).
 SUMMARY_NAMES = 5
@@ -209,12 +209,6 @@ class Measurements:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _config_label(row: pd.Series) -> str:
-    beta = "" if pd.isna(row["beta"]) else f" β={row['beta']:g}"
-    latent = "" if pd.isna(row["latent_dim"]) else f" z={row['latent_dim']}"
-    return f"{row['dataset']} {row['model']}/{row['decoder']}{beta}{latent}"
-
-
 def _results_measurements(path: Path, where: str) -> Measurements:
     try:
         frame = load_results(path)
@@ -224,7 +218,7 @@ def _results_measurements(path: Path, where: str) -> Measurements:
     measurements = Measurements("results.csv", path)
     if frame.empty:
         return measurements
-    frame = frame.assign(config=frame.apply(_config_label, axis=1))
+    frame = frame.assign(config=frame.apply(config_label, axis=1))
     measurements.configs = list(dict.fromkeys(frame["config"]))
     done = frame[(frame["status"] == "done") & frame["metric"].notna()]
     for (config, metric), group in done.groupby(["config", "metric"], sort=False):
@@ -240,31 +234,21 @@ def _results_measurements(path: Path, where: str) -> Measurements:
 
 
 def _bench_measurements(path: Path, document: Any, where: str) -> Measurements:
-    if not (isinstance(document, dict)
-            and str(document.get("format", "")).startswith(BENCH_FORMAT_PREFIX)):
-        raise CompareInputError(f"{where}: JSON but not a latentbench bench file (no "
-                                f"\"format\": \"{BENCH_FORMAT_PREFIX}…\")")
-    directions = document.get("directions", {})
-    configs = document.get("configs")
-    if not isinstance(configs, list) or not isinstance(directions, dict):
-        raise CompareInputError(f"{where}: bench file without a configs list")
-    environment = document.get("environment", {})
+    try:
+        bench = parse_bench(document)
+    except SchemaError as err:
+        kind = "" if is_bench_document(document) else "JSON but "
+        raise CompareInputError(f"{where}: {kind}{err}") from None
+    environment = bench.environment
     measurements = Measurements("bench JSON", path, settings={
         "device": environment.get("device_name"), "threads": environment.get("threads"),
-        "torch": environment.get("torch"), **document.get("settings", {})})
-    for entry in configs:
-        if not (isinstance(entry, dict) and isinstance(entry.get("config"), str)
-                and isinstance(entry.get("metrics"), dict)):
-            raise CompareInputError(f"{where}: each config needs a \"config\" name and a "
-                                    f"\"metrics\" table")
-        measurements.configs.append(entry["config"])
-        for metric, value in entry["metrics"].items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise CompareInputError(f"{where}: {entry['config']} {metric} is not a number")
+        "torch": environment.get("torch"), **bench.settings})
+    for entry in bench.configs:
+        measurements.configs.append(entry.config)
+        for metric, value in entry.metrics.items():
             if math.isfinite(value):
-                direction = directions.get(metric)
-                measurements.stats[(entry["config"], metric)] = Stat(
-                    float(value), 0.0, 1, direction if isinstance(direction, bool) else None)
+                measurements.stats[(entry.config, metric)] = Stat(
+                    float(value), 0.0, 1, bench.directions.get(metric))
     return measurements
 
 

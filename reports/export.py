@@ -101,7 +101,7 @@ def write_tables(out_dir: Path | str, formats: Iterable[str]) -> list[Path]:
     Returns:
         The files written.
     """
-    from latentbench.reports.html import write_text_atomic
+    from latentbench.reports.atomic import write_text_atomic
 
     out = Path(out_dir)
     results = load_results(out)

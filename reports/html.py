@@ -10,11 +10,8 @@ This module reads results only; it never imports models, metrics or benchmarks.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,8 +20,17 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from latentbench.reports.labels import arrow, config_key, config_label, direction_text
+from latentbench.reports.atomic import write_text_atomic
+from latentbench.reports.labels import arrow, config_key, direction_text
 from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
+from latentbench.reports.schema import (
+    REPORT_FILE,
+    RUNS_DIR,
+    STATUS_FAILED,
+    SUITE_FILE,
+    RunFiles,
+    config_label,
+)
 from latentbench.reports.sections import beta_figures, decoder_spectra, environment, latent_space
 from latentbench.reports.side_by_side import decoder_comparison
 from latentbench.reports.table import SummaryTable, load_results, summary_table
@@ -38,14 +44,14 @@ _TEMPLATES = Path(__file__).with_name("templates")
 #: Known image grids, in display order: (file name, title, what the grid shows).
 _KNOWN_IMAGES: tuple[tuple[str, str, str], ...] = (
     (
-        "reconstructions.png",
+        RunFiles.RECONSTRUCTIONS,
         "Reconstructions",
         "top row: test inputs; row below: their reconstructions",
     ),
-    ("samples.png", "Prior samples", "decoded from z drawn from the prior"),
-    ("interpolations.png", "Interpolations", "decoded along latent interpolation paths"),
-    ("traversals.png", "Latent traversals", "one latent dimension varied per row"),
-    ("latent_grid.png", "Decoded latent grid", "codes on a grid over the 2-d latent plane"),
+    (RunFiles.SAMPLES, "Prior samples", "decoded from z drawn from the prior"),
+    (RunFiles.INTERPOLATIONS, "Interpolations", "decoded along latent interpolation paths"),
+    (RunFiles.TRAVERSALS, "Latent traversals", "one latent dimension varied per row"),
+    (RunFiles.LATENT_GRID, "Decoded latent grid", "codes on a grid over the 2-d latent plane"),
 )
 
 _EXPECTED_TITLES = ("Reconstructions", "Prior samples")
@@ -133,9 +139,9 @@ def render_report(out_dir: Path | str) -> Path:
     out = Path(out_dir)
     results = load_results(out)
     table = summary_table(results)
-    runs_dir = out / "runs"
+    runs_dir = out / RUNS_DIR
 
-    suite_name, description = _suite_info(runs_dir, results)
+    suite_name, description = _suite_info(out, results)
     groups = _config_groups(runs_dir, results, table)
     decoders = decoder_comparison(
         runs_dir,
@@ -149,18 +155,18 @@ def render_report(out_dir: Path | str) -> Path:
         "counts": _counts(results),
         "table": _table_context(table),
         "caption": table.caption(),
-        "failed": _failed_runs(runs_dir, results),
+        "failed": _failed_runs(results),
         "decoders": decoders,
         "spectra": decoder_spectra(runs_dir, results),
         "beta": beta_figures(results, table.higher_is_better.to_dict()),
         "latent": latent_space(runs_dir, results),
-        "environment": environment(out, runs_dir, results),
+        "environment": environment(runs_dir, results),
         "groups": list(groups.values()),
         "sort_script": _SORT_SCRIPT,
         "script_hash": _SORT_SCRIPT_HASH,
     }
     html = _environment().get_template("report.html.j2").render(**context)
-    return write_text_atomic(out / "report.html", html)
+    return write_text_atomic(out / REPORT_FILE, html)
 
 
 @cache
@@ -175,55 +181,13 @@ def _environment() -> Environment:
     )
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then move it into place.
-
-    Raises:
-        OSError: the write failed (``path`` keeps its previous content); ``filename`` is
-            ``path``, so that a full disk is reported against the file the user knows.
-    """
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, str(path)) from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates the file 0600; a report is meant to be shared.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        if isinstance(err, OSError) and err.errno is not None:
-            raise OSError(err.errno, err.strerror, str(path)) from err
-        raise
-    return path
-
-
-def _suite_info(runs_dir: Path, results: pd.DataFrame) -> tuple[str, str]:
-    """Suite name and description, from the first run's ``config.json`` that has them."""
+def _suite_info(out: Path, results: pd.DataFrame) -> tuple[str, str]:
+    """Suite name and description from ``OUT/suite.json``; the name from results.csv if the
+    file is missing (a results.csv copied out of its folder)."""
+    suite = read_json(out / SUITE_FILE) or {}
     names = results["suite"].dropna().astype(str)
-    name = names.iloc[0] if len(names) else ""
-    description = ""
-    for run_id in pd.unique(results["run_id"].dropna().astype(str)):
-        directory = run_dir(runs_dir, run_id)
-        config = read_json(directory / "config.json") if directory else None
-        if not config:
-            continue
-        suite = config.get("suite")
-        # The resolved config may carry the [suite] table or just its name.
-        if isinstance(suite, dict):
-            name = name or str(suite.get("name") or "")
-            description = str(suite.get("description") or "")
-        elif isinstance(suite, str):
-            name = name or suite
-            description = str(config.get("description") or "")
-        if description:
-            break
-    return name, description
+    name = str(suite.get("name") or (names.iloc[0] if len(names) else ""))
+    return name, str(suite.get("description") or "")
 
 
 def _counts(results: pd.DataFrame) -> dict[str, int]:
@@ -235,36 +199,17 @@ def _counts(results: pd.DataFrame) -> dict[str, int]:
     }
 
 
-def _failed_runs(runs_dir: Path, results: pd.DataFrame) -> list[dict[str, str]]:
+def _failed_runs(results: pd.DataFrame) -> list[dict[str, str]]:
     """Failed runs with their configuration and reason."""
-    failed = results[results["status"].eq("failed")].drop_duplicates("run_id")
-    rows = []
-    for record in failed.to_dict("records"):
-        run_id = str(record["run_id"])
-        reason = record.get("reason")
-        if reason is None or pd.isna(reason) or not str(reason).strip():
-            reason = _status_reason(runs_dir, run_id) or "no reason recorded"
-        rows.append(
-            {
-                "run_id": run_id,
-                "label": config_label(record, with_seed=True),
-                "reason": str(reason),
-            }
-        )
-    return rows
-
-
-def _status_reason(runs_dir: Path, run_id: str) -> str | None:
-    """The reason from a run directory's ``status`` file (``failed: <reason>``)."""
-    directory = run_dir(runs_dir, run_id)
-    if directory is None:
-        return None
-    try:
-        status = (directory / "status").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    _, _, reason = status.partition(":")
-    return reason.strip() or None
+    failed = results[results["status"].eq(STATUS_FAILED)].drop_duplicates("run_id")
+    return [
+        {
+            "run_id": str(record["run_id"]),
+            "label": config_label(record, with_seed=True),
+            "reason": "no reason recorded" if pd.isna(record["reason"]) else str(record["reason"]),
+        }
+        for record in failed.to_dict("records")
+    ]
 
 
 def _config_groups(
@@ -315,7 +260,7 @@ def _run_images(directory: Path, label: str) -> list[EmbeddedImage]:
     """The run's PNG grids, known ones first, each embedded as a data URI."""
     known = {name: (title, caption) for name, title, caption in _KNOWN_IMAGES}
     # The harness may describe its grids (how a model samples, say) in images.json.
-    captions = read_json(directory / "images.json") or {}
+    captions = read_json(directory / RunFiles.IMAGES) or {}
     paths = [directory / name for name, _, _ in _KNOWN_IMAGES if (directory / name).is_file()]
     paths += sorted(p for p in directory.glob("*.png") if p.name not in known and p.is_file())
 

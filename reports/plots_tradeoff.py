@@ -14,7 +14,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from latentbench.reports.figures import figure_png, new_figure, plain_text
-from latentbench.reports.labels import arrow, format_beta
+from latentbench.reports.labels import arrow
+from latentbench.reports.schema import format_beta
 
 __all__ = ["LINE_COLUMNS", "metrics_vs_beta", "rate_distortion"]
 

@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from latentbench.reports.figures import FIGURE_WIDTH_PX
-from latentbench.reports.labels import config_label
 from latentbench.reports.plots_latent import LatentPanel, latent_scatter
 from latentbench.reports.plots_spectrum import spectra_by_decoder
 from latentbench.reports.plots_tradeoff import metrics_vs_beta, rate_distortion
 from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
-from latentbench.reports.table import CONFIG_COLUMNS
+from latentbench.reports.schema import CONFIG_COLUMNS, RunFiles, config_label
 
 __all__ = ["beta_figures", "decoder_spectra", "environment", "latent_space"]
 
@@ -90,7 +89,7 @@ def latent_space(runs_dir: Path, results: pd.DataFrame) -> dict[str, Any]:
         directory = run_dir(runs_dir, str(record["run_id"]))
         if directory is None:
             continue
-        latents = _read_latents(directory / "latents.npz")
+        latents = _read_latents(directory / RunFiles.LATENTS)
         label = config_label(record, with_seed=True)
         if latents is not None and "mean" in latents and latents["mean"].ndim == 2:
             projected = "pca" in latents and latents["mean"].shape[1] > 2
@@ -103,11 +102,11 @@ def latent_space(runs_dir: Path, results: pd.DataFrame) -> dict[str, Any]:
                 explained=tuple(float(v) for v in ratio[:2]) if projected and ratio is not None
                 else None,
             ))
-        grid = directory / "latent_grid.png"
+        grid = directory / RunFiles.LATENT_GRID
         if grid.is_file():
-            captions = read_json(directory / "images.json") or {}
+            captions = read_json(directory / RunFiles.IMAGES) or {}
             image = embed_png(grid.read_bytes(), title=label,
-                              caption=str(captions.get("latent_grid.png", "")),
+                              caption=str(captions.get(RunFiles.LATENT_GRID, "")),
                               alt=f"Decoded latent grid for {label}", target_width=420)
             if image is not None:
                 grids.append(image)
@@ -122,7 +121,7 @@ def decoder_spectra(runs_dir: Path, results: pd.DataFrame) -> EmbeddedImage | No
     decoders: list[str] = []
     for record in _first_runs(results):
         directory = run_dir(runs_dir, str(record["run_id"]))
-        spectrum = read_json(directory / "spectrum.json") if directory else None
+        spectrum = read_json(directory / RunFiles.SPECTRUM) if directory else None
         if not spectrum or not {"frequency", "samples", "data"} <= spectrum.keys():
             continue
         label = config_label(record, with_decoder=False)
@@ -133,15 +132,14 @@ def decoder_spectra(runs_dir: Path, results: pd.DataFrame) -> EmbeddedImage | No
                    "Azimuthally averaged power spectrum of samples per decoder and of test images")
 
 
-def environment(out: Path, runs_dir: Path, results: pd.DataFrame) -> list[tuple[str, str]]:
-    """(label, value) pairs from ``OUT/environment.json``, else the first run's copy."""
-    found = read_json(out / "environment.json")
-    if found is None:
-        for run_id in pd.unique(results["run_id"].dropna().astype(str)):
-            directory = run_dir(runs_dir, run_id)
-            found = read_json(directory / "environment.json") if directory else None
-            if found:
-                break
+def environment(runs_dir: Path, results: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, value) pairs from the first run's ``environment.json`` (every run writes one)."""
+    found = None
+    for run_id in pd.unique(results["run_id"].dropna().astype(str)):
+        directory = run_dir(runs_dir, run_id)
+        found = read_json(directory / RunFiles.ENVIRONMENT) if directory else None
+        if found:
+            break
     if not found:
         return []
     return [(label, str(found[key])) for key, label in _ENVIRONMENT_FIELDS

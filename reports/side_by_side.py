@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from latentbench.reports.figures import FIGURE_WIDTH_PX, metrics_by_decoder
-from latentbench.reports.labels import config_key, config_label
+from latentbench.reports.labels import config_key
 from latentbench.reports.rundir import EmbeddedImage, embed_png, run_dir
+from latentbench.reports.schema import RunFiles, config_label
 
 __all__ = ["DecoderCell", "DecoderComparison", "DecoderRow", "decoder_comparison"]
 
@@ -227,8 +228,8 @@ def _run_cell(
             fit=True,
         )
 
-    samples = embed("samples.png", "Prior samples")
-    reconstructions = embed("reconstructions.png", "Reconstructions")
+    samples = embed(RunFiles.SAMPLES, "Prior samples")
+    reconstructions = embed(RunFiles.RECONSTRUCTIONS, "Reconstructions")
     # A model without an encoder (a GAN) has no reconstruction metric either; a missing grid
     # of a model that does reconstruct was just not saved.
     measured = metrics_of.get(run_id, set())

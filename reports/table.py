@@ -1,10 +1,10 @@
 """Results table: load ``results.csv`` and summarise it per configuration over seeds.
 
-The harness writes ``OUT/results.csv`` in long format, one row per run × metric (see
-ARCHITECTURE.md, "Run directory"). This module turns it into the table readers want: one row per
-configuration (dataset, model, decoder, β, latent size), one column per metric, each cell the mean
-± sample standard deviation over seeds, and a mask of the best value per metric so that every
-renderer (HTML, LaTeX, Markdown) bolds the same cells.
+The harness writes ``OUT/results.csv`` in long format, one row per run × metric (its columns are
+defined in :mod:`latentbench.reports.schema`). This module turns it into the table readers
+want: one row per configuration (dataset, model, decoder, β, latent size), one column per metric,
+each cell the mean ± sample standard deviation over seeds, and a mask of the best value per metric
+so that every renderer (HTML, LaTeX, Markdown) bolds the same cells.
 
 This module reads results only; it never imports models, metrics or benchmarks.
 """
@@ -18,9 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from latentbench.reports.schema import (
+    CONFIG_COLUMNS,
+    RESULTS_COLUMNS,
+    RESULTS_FILE,
+    read_results_csv,
+)
+
 __all__ = [
-    "CONFIG_COLUMNS",
-    "REQUIRED_COLUMNS",
     "SummaryTable",
     "load_results",
     "summary_table",
@@ -28,25 +33,6 @@ __all__ = [
     "to_latex",
     "to_markdown",
 ]
-
-#: Columns every ``results.csv`` must carry (the contract in ARCHITECTURE.md).
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "run_id",
-    "suite",
-    "dataset",
-    "model",
-    "decoder",
-    "beta",
-    "latent_dim",
-    "seed",
-    "metric",
-    "value",
-    "higher_is_better",
-    "status",
-)
-
-#: Columns that identify a configuration; the summary groups over everything else (the seed).
-CONFIG_COLUMNS: tuple[str, ...] = ("dataset", "model", "decoder", "beta", "latent_dim")
 
 #: Display names of the configuration columns and the seed count.
 _HEADERS: dict[str, str] = {
@@ -58,95 +44,23 @@ _HEADERS: dict[str, str] = {
     "n": "n",
 }
 
-_TRUE_STRINGS = frozenset({"true", "1", "1.0", "yes", "t", "y"})
-_FALSE_STRINGS = frozenset({"false", "0", "0.0", "no", "f", "n"})
-
-
-def _parse_bool(value: object) -> bool | None:
-    """Read a ``higher_is_better`` cell, which may arrive as bool, number or string."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    text = str(value).strip().lower()
-    if text in _TRUE_STRINGS:
-        return True
-    if text in _FALSE_STRINGS:
-        return False
-    if text in {"", "nan", "none", "<na>"}:
-        return None
-    raise ValueError(f"higher_is_better must be true/false, got {value!r}")
-
 
 def load_results(out_dir: Path | str) -> pd.DataFrame:
-    """Read and normalise a benchmark's long-format ``results.csv``.
+    """Read a benchmark's long-format ``results.csv``.
 
     Args:
         out_dir: The benchmark output directory holding ``results.csv``, or the CSV file itself.
 
     Returns:
-        One row per run × metric with the columns of :data:`REQUIRED_COLUMNS` plus ``reason``
-        (empty for runs that finished). Dtypes are normalised: ``beta`` and ``value`` float
-        (``NaN`` where absent, e.g. β for a plain AE), ``latent_dim`` and ``seed`` nullable
-        ``Int64``, ``higher_is_better`` nullable ``boolean``, ``metric`` ``NA`` on the
-        placeholder row of a failed run, ``status`` reduced to ``done`` or ``failed``.
+        One row per run × metric with the columns and dtypes of
+        :data:`~latentbench.reports.schema.RESULTS_DTYPES`.
 
     Raises:
         FileNotFoundError: If there is no ``results.csv``.
-        ValueError: If required columns are missing (all of them are named) or a
-            ``higher_is_better`` cell is not a boolean.
+        ValueError: If the file does not follow the schema (all missing columns are named).
     """
     path = Path(out_dir)
-    if path.is_dir():
-        path = path / "results.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"no results file at {path}")
-
-    # Read identifiers as strings: a run id like "1e10" or a dataset "0" must not become a number.
-    frame = pd.read_csv(
-        path,
-        dtype={
-            "run_id": str,
-            "suite": str,
-            "dataset": str,
-            "model": str,
-            "decoder": str,
-            "metric": str,
-            "status": str,
-            "reason": str,
-        },
-    )
-    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{path} is missing required column(s): {', '.join(missing)} "
-            f"(expected at least: {', '.join(REQUIRED_COLUMNS)})"
-        )
-
-    frame["beta"] = pd.to_numeric(frame["beta"], errors="coerce").astype("float64")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
-    for column in ("latent_dim", "seed"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    frame["higher_is_better"] = pd.array(
-        [_parse_bool(v) for v in frame["higher_is_better"]], dtype="boolean"
-    )
-
-    # The harness may write the status as "failed" plus a reason column, or as the run
-    # directory's "failed: <reason>" line; accept both and split the reason out.
-    status = frame["status"].fillna("").astype(str).str.strip()
-    is_failed = status.str.lower().str.startswith("failed")
-    # split, not partition: partition's result has no columns on an empty frame.
-    inline_reason = status.str.split(":", n=1).str[1].astype("string").fillna("").str.strip()
-    if "reason" not in frame.columns:
-        frame["reason"] = pd.NA
-    reason = frame["reason"].astype("string").str.strip()
-    reason = reason.mask(reason.fillna("").eq(""), inline_reason.where(inline_reason.ne("")))
-    frame["reason"] = reason.where(is_failed, pd.NA)
-    frame["status"] = status.where(~is_failed, "failed").str.lower()
-    frame["metric"] = frame["metric"].astype("string").str.strip().replace("", pd.NA)
-    return frame
+    return read_results_csv(path / RESULTS_FILE if path.is_dir() else path)
 
 
 @dataclass(frozen=True)
@@ -274,7 +188,7 @@ def summary_table(results: pd.DataFrame) -> SummaryTable:
         ValueError: If required columns are missing, or a metric is marked both higher- and
             lower-is-better.
     """
-    missing = [column for column in REQUIRED_COLUMNS if column not in results.columns]
+    missing = [column for column in RESULTS_COLUMNS if column not in results.columns]
     if missing:
         raise ValueError(f"results are missing required column(s): {', '.join(missing)}")
 

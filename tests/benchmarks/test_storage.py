@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from latentbench.benchmarks.config import config_from_tables
-from latentbench.benchmarks.executor import _outcome
-from latentbench.benchmarks.storage import (
-    DiskFullError,
-    remove_stray_temporaries,
-    reports_full_disk,
-    write_atomic,
-    write_text_atomic,
-)
+from latentbench.benchmarks.storage import DiskFullError, reports_full_disk
+from latentbench.benchmarks.sweep import _outcome
+from latentbench.reports.atomic import remove_stray_temporaries, write_atomic, write_text_atomic
 
 
 def no_space(handle) -> None:

@@ -6,11 +6,15 @@ import pytest
 import torch
 
 from latentbench.benchmarks.config import RunConfig, TrainSpec
-from latentbench.benchmarks.train import CHECKPOINT, diverged, train
+from latentbench.benchmarks.train import diverged, train
 from latentbench.models import ModelSpec, build_model
+from latentbench.reports.schema import RunFiles
 
 SHAPE = (1, 8, 8)
 SPEC = ModelSpec(name="vae", latent_dim=3, width=4, hidden=16)
+
+
+CHECKPOINT = RunFiles.CHECKPOINT
 
 
 def images(n=96):
@@ -37,7 +41,7 @@ def every_epoch(epochs: int, **settings) -> TrainSpec:
 
 
 def test_training_lowers_the_loss(tmp_path: Path):
-    outcome = train(fresh(), images(), every_epoch(6, lr=3e-3), 0, tmp_path,
+    outcome = train(fresh(), images(), every_epoch(6, lr=3e-3), 0, tmp_path / CHECKPOINT,
                     progress=False)
     losses = [h["loss"] for h in outcome.history]
     assert not outcome.failed and len(losses) == 6 and losses[-1] < 0.8 * losses[0]
@@ -49,23 +53,23 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path):
     runs = []
     for i, seed in enumerate((0, 0, 1)):
         model = fresh(seed)
-        train(model, images(), spec, seed, tmp_path / str(i), progress=False)
+        train(model, images(), spec, seed, tmp_path / str(i) / CHECKPOINT, progress=False)
         runs.append(weights(model))
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
 
 
 def test_resuming_after_an_interruption_reproduces_the_uninterrupted_run(tmp_path: Path):
     straight = fresh()
-    train(straight, images(), every_epoch(3), 0, tmp_path / "a",
+    train(straight, images(), every_epoch(3), 0, tmp_path / "a" / CHECKPOINT,
           progress=False)
     # Two epochs (a checkpoint after the first; the last is the run's model.pt), then "start the
     # same run again" with three: a new process would rebuild the model from the seed and find
     # the checkpoint. Scramble the global RNG in between, as a new process would.
-    train(fresh(), images(), every_epoch(2), 0, tmp_path / "b",
+    train(fresh(), images(), every_epoch(2), 0, tmp_path / "b" / CHECKPOINT,
           progress=False)
     torch.manual_seed(12345)
     resumed = fresh()
-    outcome = train(resumed, images(), every_epoch(3), 0, tmp_path / "b",
+    outcome = train(resumed, images(), every_epoch(3), 0, tmp_path / "b" / CHECKPOINT,
                     progress=False)
     assert outcome.resumed_from_epoch == 1 and len(outcome.history) == 3
     assert torch.equal(weights(straight), weights(resumed))
@@ -74,7 +78,7 @@ def test_resuming_after_an_interruption_reproduces_the_uninterrupted_run(tmp_pat
 def test_a_non_finite_loss_fails_the_run_without_raising(tmp_path: Path):
     data = images()
     data[5] = float("nan")
-    outcome = train(fresh(), data, every_epoch(2), 0, tmp_path,
+    outcome = train(fresh(), data, every_epoch(2), 0, tmp_path / CHECKPOINT,
                     progress=False)
     assert outcome.failed and "non-finite loss" in outcome.reason and "epoch 1" in outcome.reason
 
@@ -82,13 +86,14 @@ def test_a_non_finite_loss_fails_the_run_without_raising(tmp_path: Path):
 def test_an_unreadable_checkpoint_is_ignored_and_the_run_retrains_from_scratch(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     straight = fresh()
-    train(straight, images(), every_epoch(3), 0, tmp_path / "a", progress=False)
-    train(fresh(), images(), every_epoch(2), 0, tmp_path / "b", progress=False)
+    train(straight, images(), every_epoch(3), 0, tmp_path / "a" / CHECKPOINT, progress=False)
+    train(fresh(), images(), every_epoch(2), 0, tmp_path / "b" / CHECKPOINT, progress=False)
     checkpoint = tmp_path / "b" / CHECKPOINT
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])  # a disk error, not a kill: truncated
     torch.manual_seed(12345)
     retrained = fresh()
-    outcome = train(retrained, images(), every_epoch(3), 0, tmp_path / "b", progress=False)
+    outcome = train(retrained, images(), every_epoch(3), 0, tmp_path / "b" / CHECKPOINT,
+                    progress=False)
     assert not outcome.failed and outcome.resumed_from_epoch == 0 and len(outcome.history) == 3
     assert torch.equal(weights(straight), weights(retrained))
     (line,) = capsys.readouterr().out.strip().splitlines()
@@ -97,7 +102,7 @@ def test_an_unreadable_checkpoint_is_ignored_and_the_run_retrains_from_scratch(
 
 def test_a_foreign_checkpoint_is_ignored(tmp_path: Path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / CHECKPOINT)  # another version's layout
-    outcome = train(fresh(), images(), every_epoch(1), 0, tmp_path, progress=False)
+    outcome = train(fresh(), images(), every_epoch(1), 0, tmp_path / CHECKPOINT, progress=False)
     assert not outcome.failed and outcome.resumed_from_epoch == 0
 
 
@@ -106,7 +111,8 @@ def test_an_exploding_loss_fails_the_run_with_its_epoch_and_step(tmp_path: Path)
     # stays finite, so only the magnitude bound catches it.
     torch.manual_seed(0)
     model = build_model(ModelSpec(name="ae", latent_dim=3, width=4, hidden=16), SHAPE)
-    outcome = train(model, images(), every_epoch(3, lr=10.0), 0, tmp_path, progress=False)
+    outcome = train(model, images(), every_epoch(3, lr=10.0), 0, tmp_path / CHECKPOINT,
+                    progress=False)
     assert outcome.failed and outcome.reason.startswith("exploding loss")
     assert "in epoch 1, by step 6 of 6" in outcome.reason
 
@@ -123,10 +129,10 @@ def test_the_beta_schedule_resumes_where_it_stopped(tmp_path: Path):
                      beta_schedule="warmup", warmup_steps=10)
     torch.manual_seed(0)
     model = build_model(spec, SHAPE)
-    train(model, images(), every_epoch(2), 0, tmp_path, progress=False)
+    train(model, images(), every_epoch(2), 0, tmp_path / CHECKPOINT, progress=False)
     torch.manual_seed(0)
     resumed = build_model(spec, SHAPE)
-    outcome = train(resumed, images(), every_epoch(3), 0, tmp_path,
+    outcome = train(resumed, images(), every_epoch(3), 0, tmp_path / CHECKPOINT,
                     progress=False)
     # 96 images / 16 = 6 steps an epoch: epoch 1 averages β over steps 0–5, epoch 2 over 6–11;
     # the run resumed after epoch 1 (its checkpoint) and took steps 6–17.
@@ -142,7 +148,7 @@ def test_training_on_cuda_matches_the_cpu_loss_curve_roughly(tmp_path: Path):
     for device in ("cpu", "cuda"):
         model = fresh().to(device)
         outcome = train(model, images(), every_epoch(3), 0,
-                        tmp_path / device, progress=False)
+                        tmp_path / device / CHECKPOINT, progress=False)
         assert not outcome.failed and model.device.type == device
         results[device] = [h["loss"] for h in outcome.history]
     assert results["cuda"][-1] == pytest.approx(results["cpu"][-1], rel=0.05)
@@ -154,10 +160,11 @@ def test_checkpoints_wait_for_their_interval(tmp_path: Path):
     spec = TrainSpec(epochs=3, batch_size=16, checkpoint_seconds=3600)
     first = fresh()
     train(first, images(), TrainSpec(epochs=2, batch_size=16, checkpoint_seconds=3600), 0,
-          tmp_path, progress=False)
+          tmp_path / CHECKPOINT, progress=False)
     assert not (tmp_path / CHECKPOINT).exists()
     again = fresh()
-    assert train(again, images(), spec, 0, tmp_path, progress=False).resumed_from_epoch == 0
+    outcome = train(again, images(), spec, 0, tmp_path / CHECKPOINT, progress=False)
+    assert outcome.resumed_from_epoch == 0
     # The interval is not part of the run id, while a setting that changes training is.
     assert RunConfig(train=TrainSpec(checkpoint_seconds=0)).run_id == RunConfig().run_id
     assert RunConfig(train=TrainSpec(epochs=3)).run_id != RunConfig().run_id

@@ -13,15 +13,19 @@ from torch import nn
 
 from latentbench.benchmarks.config import EvalSpec, TrainSpec
 from latentbench.benchmarks.evaluate import plan_metrics
-from latentbench.benchmarks.train import CHECKPOINT, train
+from latentbench.benchmarks.train import train
 from latentbench.metrics import METRICS
 from latentbench.models import DECODERS, ENCODERS, ModelSpec, build_model
 from latentbench.models.gan import DCGAN
 from latentbench.models.registry import InputError
+from latentbench.reports.schema import RunFiles
 
 TINY = (1, 8, 8)
 #: Two epochs with a checkpoint after every epoch, however short.
 NO_WAIT = TrainSpec(epochs=2, batch_size=16, checkpoint_seconds=0)
+
+
+CHECKPOINT = RunFiles.CHECKPOINT
 
 
 def spec(**overrides) -> ModelSpec:
@@ -196,11 +200,11 @@ def test_the_losses_match_their_formulas(gan_loss):
 
 def test_the_harness_checkpoints_both_optimizers_and_resumes_exactly(tmp_path: Path):
     straight = fresh()
-    train(straight, blobs(), replace(NO_WAIT, epochs=3), 0, tmp_path / "a",
+    train(straight, blobs(), replace(NO_WAIT, epochs=3), 0, tmp_path / "a" / CHECKPOINT,
           progress=False)
     # Two epochs, then "start the same run again" with three: a new process rebuilds the model
     # from the seed and resumes from whatever epoch the checkpoint holds.
-    outcome = train(fresh(), blobs(), NO_WAIT, 0, tmp_path / "b",
+    outcome = train(fresh(), blobs(), NO_WAIT, 0, tmp_path / "b" / CHECKPOINT,
                     progress=False)
     assert not outcome.failed and len(outcome.history) == 2
     assert {"d_loss", "g_loss"} <= set(outcome.history[0])
@@ -212,7 +216,7 @@ def test_the_harness_checkpoints_both_optimizers_and_resumes_exactly(tmp_path: P
 
     torch.manual_seed(12345)  # a new process would start from another RNG state
     resumed = fresh()
-    outcome = train(resumed, blobs(), replace(NO_WAIT, epochs=3), 0, tmp_path / "b",
+    outcome = train(resumed, blobs(), replace(NO_WAIT, epochs=3), 0, tmp_path / "b" / CHECKPOINT,
                     progress=False)
     assert outcome.resumed_from_epoch == checkpointed and len(outcome.history) == 3
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
@@ -222,6 +226,6 @@ def test_the_harness_checkpoints_both_optimizers_and_resumes_exactly(tmp_path: P
 def test_a_nan_in_the_data_fails_the_run_through_the_nan_guard(tmp_path: Path):
     data = blobs()
     data[5] = float("nan")
-    outcome = train(fresh(), data, TrainSpec(epochs=2, batch_size=16), 0, tmp_path,
+    outcome = train(fresh(), data, TrainSpec(epochs=2, batch_size=16), 0, tmp_path / CHECKPOINT,
                     progress=False)
     assert outcome.failed and "non-finite loss" in outcome.reason and "epoch 1" in outcome.reason

@@ -6,11 +6,13 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from latentbench.benchmarks.cli import main
+from latentbench.benchmarks.config import RunConfig
+from latentbench.benchmarks.results import write_results as harness_write_results
+from latentbench.benchmarks.run import RunOutcome
+from latentbench.models import ModelSpec
 from latentbench.reports.compare import (
     CompareInputError,
     Tolerance,
@@ -19,10 +21,6 @@ from latentbench.reports.compare import (
     run_compare,
 )
 
-COLUMNS = ["run_id", "suite", "dataset", "model", "decoder", "beta", "latent_dim", "seed",
-           "metric", "value", "higher_is_better", "status", "reason"]
-#: metric → direction ("" unknown, as results.csv writes a metric without one).
-DIRECTIONS = {"recon_mse": False, "psnr": True, "fid[lenet-mnist]": False, "data_copying": ""}
 #: (model, decoder, beta) → metric → values over seeds 0, 1, 2.
 BASELINE = {
     ("ae", "transposed", math.nan): {"recon_mse": [0.010, 0.011, 0.012],
@@ -34,26 +32,23 @@ BASELINE = {
                                      "fid[lenet-mnist]": [30.0, 30.0, 30.0],
                                      "data_copying": [1.0, 1.0, 1.0]},
 }
-AE, VAE = "mnist5k ae/transposed z=16", "mnist5k vae/unpool-nearest β=4 z=16"
+AE, VAE = "mnist5k · ae · transposed · z=16", "mnist5k · vae · unpool-nearest · β=4 · z=16"
 
 
 def write_results(path: Path, values=BASELINE, failed=()) -> Path:
-    """A results.csv as the harness writes it; ``failed`` holds (model, decoder, seed) runs
-    that failed and so have one row without a metric."""
-    rows = []
+    """A results.csv written by the harness's own writer; ``failed`` holds (model, decoder,
+    seed) runs that failed and so have one row without a metric."""
+    runs = []
     for (model, decoder, beta), metrics in values.items():
         for seed in range(3):
-            base = {"run_id": f"{model}{decoder[0]}{seed}", "suite": "s", "dataset": "mnist5k",
-                    "model": model, "decoder": decoder, "beta": beta, "latent_dim": 16,
-                    "seed": seed}
+            config = RunConfig(suite="s", model=ModelSpec(
+                name=model, decoder=decoder, beta=None if math.isnan(beta) else beta), seed=seed)
             if (model, decoder, seed) in failed:
-                rows.append({**base, "metric": "", "value": np.nan, "higher_is_better": "",
-                             "status": "failed", "reason": "non-finite loss"})
+                runs.append((config, RunOutcome(config.run_id, "failed", "non-finite loss")))
                 continue
-            rows += [{**base, "metric": metric, "value": series[seed],
-                      "higher_is_better": DIRECTIONS[metric], "status": "done", "reason": ""}
-                     for metric, series in metrics.items()]
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+            runs.append((config, RunOutcome(config.run_id, "done", metrics={
+                metric: series[seed] for metric, series in metrics.items()})))
+    harness_write_results(path, runs)
     return path
 
 
@@ -154,11 +149,7 @@ def test_new_metrics_and_configurations_are_reported_not_gated(baseline, tmp_pat
     values = copy.deepcopy(BASELINE)
     values[AE_KEY]["ssim"] = [0.9, 0.9, 0.9]
     values[("vae", "transposed", 1.0)] = {"recon_mse": [0.1, 0.1, 0.1]}
-    DIRECTIONS["ssim"] = True
-    try:
-        assert gate(baseline, write_results(tmp_path / "more.csv", values)) == 0
-    finally:
-        del DIRECTIONS["ssim"]
+    assert gate(baseline, write_results(tmp_path / "more.csv", values)) == 0
     _, rows = rows_of(capsys)
     assert sum(row.rstrip().endswith("new") for row in rows) == 2
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from latentbench.reports import load_results, summary_table
-from latentbench.reports.table import REQUIRED_COLUMNS, to_latex, to_markdown
+from latentbench.reports.schema import RESULTS_COLUMNS
+from latentbench.reports.table import to_latex, to_markdown
 
 if TYPE_CHECKING:  # conftest is not importable at run time under --import-mode=importlib
     from conftest import FakeOut
@@ -40,7 +41,7 @@ def _row(frame: pd.DataFrame, config: tuple) -> pd.Series:
 
 def test_load_results_normalises_done_and_failed_rows(fake_out: FakeOut) -> None:
     results = load_results(fake_out.root)
-    assert set(REQUIRED_COLUMNS) <= set(results.columns)
+    assert set(RESULTS_COLUMNS) <= set(results.columns)
     assert results["value"].dtype == "float64"
     assert results.loc[results["model"].eq("ae"), "beta"].isna().all()
     failed = results[results["status"].eq("failed")]

@@ -1,5 +1,7 @@
-"""Running a suite's runs: check every config first, then run them on an executor (see
-:mod:`latentbench.benchmarks.executors`), rewriting ``results.csv`` as each run completes."""
+"""Driving a suite: check every config first, then run them on an executor (see
+:mod:`latentbench.benchmarks.executors`), rewriting ``results.csv`` as each run completes.
+
+``OUT/suite.json`` records the suite's name and description for the report's heading."""
 
 from __future__ import annotations
 
@@ -14,19 +16,18 @@ from tqdm.auto import tqdm
 
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.executors import ExecutorOptions, Pool, open_executor, run_task
-from latentbench.benchmarks.results import write_results
-from latentbench.benchmarks.run import RunOutcome, execute_run, preflight, read_status
-from latentbench.benchmarks.storage import (
-    is_disk_full,
-    remove_stray_temporaries,
-    write_text_atomic,
-)
+from latentbench.benchmarks.results import run_label, write_results
+from latentbench.benchmarks.run import RunOutcome, execute_run, preflight
+from latentbench.benchmarks.run_folder import RunFolder
+from latentbench.benchmarks.storage import is_disk_full
 from latentbench.benchmarks.suite import Suite, in_file
 from latentbench.models.registry import InputError
+from latentbench.reports.atomic import remove_stray_temporaries, write_json_atomic
+from latentbench.reports.schema import RESULTS_FILE, STATUS_DONE, STATUS_FAILED, SUITE_FILE
 
 
 def _summary(outcome: RunOutcome) -> str:
-    if outcome.status != "done":
+    if outcome.status != STATUS_DONE:
         return f"FAILED: {outcome.reason}"
     shown = [f"{k} {v:.4g}" for k, v in list(outcome.metrics.items())[:4]]
     return ", ".join(shown)
@@ -69,13 +70,12 @@ def _outcome(future: Future, config: RunConfig, out_dir: Path) -> RunOutcome:
             raise
         reason = " ".join(f"{type(err).__name__}: {err}".split())  # one line, for status and CSV
         if type(err).__name__ in LOST_RUN_ERRORS:
-            return RunOutcome(config.run_id, "failed",
+            return RunOutcome(config.run_id, STATUS_FAILED,
                               f"worker lost ({reason}); run the same command again to retry")
-        run_dir = out_dir / "runs" / config.run_id
-        if read_status(run_dir) is None:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(run_dir / "status", f"failed: {reason}\n")
-        return RunOutcome(config.run_id, "failed", reason)
+        folder = RunFolder(out_dir, config.run_id)
+        if folder.status() is None:
+            folder.write_status(STATUS_FAILED, reason)
+        return RunOutcome(config.run_id, STATUS_FAILED, reason)
 
 
 def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str = "local",
@@ -112,7 +112,9 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     if out_dir.is_dir():  # a killed command's half-written results.csv or report.html
         remove_stray_temporaries(out_dir)
     total = len(suite.runs)
-    finished = [read_status(out_dir / "runs" / c.run_id) is not None for c in suite.runs]
+    finished = [RunFolder(out_dir, c.run_id).status() is not None for c in suite.runs]
+    write_json_atomic(out_dir / SUITE_FILE, {"name": suite.name,
+                                             "description": suite.description})
     outcomes: dict[int, RunOutcome] = {}
     # Open the executor (start processes, connect) before the bar, so that a scheduler that
     # does not answer ends the command with its one-line error and nothing else.
@@ -122,11 +124,11 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
             outcomes[index] = outcome
             config = suite.runs[index]
             took = f"{outcome.seconds:.1f} s" if outcome.seconds else "done before"
-            tqdm.write(f"[{len(outcomes)}/{total}] {config.label} ({config.run_id}): "
+            tqdm.write(f"[{len(outcomes)}/{total}] {run_label(config)} ({config.run_id}): "
                        f"{_summary(outcome)} [{took}]", file=sys.stdout)
             sys.stdout.flush()  # one line per run shows up at once in CI logs and pipes, too
             bar.update(1)
-            write_results(out_dir / "results.csv",
+            write_results(out_dir / RESULTS_FILE,
                           [(suite.runs[i], outcomes[i]) for i in sorted(outcomes)])
 
         pending: deque[int] = deque()
