@@ -78,6 +78,11 @@ def _outcome(future: Future, config: RunConfig, out_dir: Path) -> RunOutcome:
         return RunOutcome(config.run_id, STATUS_FAILED, reason)
 
 
+def write_suite_file(out_dir: Path, name: str, description: str) -> None:
+    """``OUT/suite.json``: the suite's name and description, for the report's heading."""
+    write_json_atomic(out_dir / SUITE_FILE, {"name": name, "description": description})
+
+
 def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str = "local",
               options: ExecutorOptions | None = None,
               progress: bool = True) -> list[tuple[RunConfig, RunOutcome]]:
@@ -113,8 +118,7 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
         remove_stray_temporaries(out_dir)
     total = len(suite.runs)
     finished = [RunFolder(out_dir, c.run_id).status() is not None for c in suite.runs]
-    write_json_atomic(out_dir / SUITE_FILE, {"name": suite.name,
-                                             "description": suite.description})
+    write_suite_file(out_dir, suite.name, suite.description)
     outcomes: dict[int, RunOutcome] = {}
     # Open the executor (start processes, connect) before the bar, so that a scheduler that
     # does not answer ends the command with its one-line error and nothing else.

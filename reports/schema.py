@@ -161,7 +161,7 @@ def read_results_csv(path: Path | str) -> pd.DataFrame:
     missing = [column for column in RESULTS_COLUMNS if column not in frame.columns]
     if missing:
         raise SchemaError(f"{path} is missing column(s): {', '.join(missing)} "
-                          f"(a results.csv has: {', '.join(RESULTS_COLUMNS)})")
+                          f"(expected: {', '.join(RESULTS_COLUMNS)})")
     directions = frame["higher_is_better"]
     unknown = sorted(set(directions) - {"", *_BOOLEAN_TEXT})
     if unknown:

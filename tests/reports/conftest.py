@@ -1,23 +1,36 @@
-"""A realistic fake benchmark output directory for the report tests.
+"""Benchmark output folders for the report tests, written by the harness's own writers.
 
-Two configurations (a plain AE without β and a β-VAE) × two seeds, plus one failed run, laid
-out as the harness writes them (ARCHITECTURE.md, "Run directory"): ``results.csv`` in long
-format and ``runs/<run-id>/`` with ``config.json``, ``metrics.json``, ``status`` and PNG grids.
+Two configurations (a plain AE without β and a β-VAE) × two seeds, plus one failed run: real
+:class:`RunConfig` objects, their run folders written through :class:`RunFolder` (config.json,
+metrics.json, status), ``results.csv`` through :func:`write_results` and ``suite.json`` through
+the sweep's :func:`write_suite_file`, so that a report test cannot pass on a layout the harness
+does not write. Only the metric values and the PNG grids are made up.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
+import torch
 from PIL import Image, ImageDraw
+
+from latentbench.benchmarks.config import EvalSpec, RunConfig, TrainSpec
+from latentbench.benchmarks.data import DataSpec
+from latentbench.benchmarks.results import write_results
+from latentbench.benchmarks.run import RunOutcome
+from latentbench.benchmarks.run_folder import RunFolder
+from latentbench.benchmarks.storage import save_torch_atomic
+from latentbench.benchmarks.sweep import write_suite_file
+from latentbench.models import ModelSpec
+from latentbench.reports.atomic import write_bytes_atomic
+from latentbench.reports.schema import RESULTS_FILE, MetricsDocument, RunFiles
 
 SUITE = "beta-sweep"
 DESCRIPTION = "AE vs β-VAE on the embedded MNIST subset"
@@ -82,84 +95,55 @@ def grid_png(rows: int, cols: int, seed: int, size: int = 28) -> bytes:
     return buffer.getvalue()
 
 
-def write_out(
-    root: Path,
-    *,
-    description: str = DESCRIPTION,
-    suite_as_table: bool = True,
-    reason_in_csv: bool = True,
-) -> FakeOut:
-    """Write a fake benchmark output directory under ``root`` and return its ground truth."""
+def write_run(root: Path, config: RunConfig, metrics: dict[str, float] | None,
+              images: dict[str, bytes] | None = None, reason: str = "") -> RunOutcome:
+    """One run folder as :func:`~latentbench.benchmarks.run.execute_run` leaves it: finished
+    with ``metrics`` (and ``images``), or failed with ``reason`` when ``metrics`` is None."""
+    folder = RunFolder(root, config.run_id)
+    folder.prepare()
+    folder.write_json(RunFiles.CONFIG, config.to_dict())
+    if metrics is None:
+        folder.write_status("failed", reason)
+        return RunOutcome(config.run_id, "failed", reason)
+    save_torch_atomic(folder.model, {"weight": torch.zeros(2)})
+    samples = dict.fromkeys(metrics, 1000)
+    folder.write_metrics(MetricsDocument(values=dict(metrics), samples=samples))
+    for name, data in (images or {}).items():
+        write_bytes_atomic(folder.file(name), data)
+    folder.write_status("done")
+    return RunOutcome(config.run_id, "done", metrics=dict(metrics), samples=samples)
+
+
+def run_config(suite: str, model: str, decoder: str, beta: float | None, seed: int,
+               metrics: list[str]) -> RunConfig:
+    return RunConfig(suite=suite, data=DataSpec(dataset="mnist5k"),
+                     model=ModelSpec(name=model, decoder=decoder, latent_dim=16, beta=beta),
+                     train=TrainSpec(epochs=2, batch_size=128, lr=1e-3),
+                     eval=EvalSpec(metrics=metrics), seed=seed)
+
+
+def write_out(root: Path, *, description: str = DESCRIPTION) -> FakeOut:
+    """Write a benchmark output directory under ``root`` and return its ground truth."""
     fake = FakeOut(root=root, values=VALUES, directions=DIRECTIONS, failed_reason=FAILED_REASON)
-    rows = []
-    configs = [*VALUES, FAILED]
-    for index, (model, decoder, beta, seed) in enumerate(configs):
-        run_id = f"{model}{index:02d}{seed}a7"
-        run_dir = root / "runs" / run_id
-        run_dir.mkdir(parents=True)
-        suite = {"name": SUITE, "description": description} if suite_as_table else SUITE
-        config = {
-            "suite": suite,
-            "data": {"dataset": "mnist5k"},
-            "model": {"name": model, "decoder": decoder, "latent_dim": 16, "beta": beta},
-            "train": {"epochs": 2, "batch_size": 128, "lr": 1e-3},
-            "eval": {"metrics": list(DIRECTIONS)},
-            "seed": seed,
-        }
-        if not suite_as_table:
-            config["description"] = description
-        (run_dir / "config.json").write_text(json.dumps(config))
-        base = {
-            "run_id": run_id,
-            "suite": SUITE,
-            "dataset": "mnist5k",
-            "model": model,
-            "decoder": decoder,
-            "beta": beta,
-            "latent_dim": 16,
-            "seed": seed,
-        }
-        key = (model, decoder, beta, seed)
+    write_suite_file(root, SUITE, description)
+    runs = []
+    for index, key in enumerate([*VALUES, FAILED]):
+        model, decoder, beta, seed = key
+        config = run_config(SUITE, model, decoder, beta, seed, list(DIRECTIONS))
         if key == FAILED:
-            fake.failed_run_id = run_id
-            (run_dir / "status").write_text(f"failed: {FAILED_REASON}\n")
-            rows.append(
-                {
-                    **base,
-                    "metric": "",
-                    "value": np.nan,
-                    "higher_is_better": "",
-                    "status": "failed",
-                    "reason": FAILED_REASON if reason_in_csv else "",
-                }
-            )
+            fake.failed_run_id = config.run_id
+            runs.append((config, write_run(root, config, None, reason=FAILED_REASON)))
             continue
-        fake.run_ids[key] = run_id
-        metrics = VALUES[key]
-        (run_dir / "metrics.json").write_text(json.dumps(metrics))
-        (run_dir / "status").write_text("done\n")
+        fake.run_ids[key] = config.run_id
         images = {
-            "reconstructions.png": grid_png(2, 8, seed=100 + index),
-            "samples.png": grid_png(4, 8, seed=200 + index),
+            RunFiles.RECONSTRUCTIONS: grid_png(2, 8, seed=100 + index),
+            RunFiles.SAMPLES: grid_png(4, 8, seed=200 + index),
         }
-        if index == 0:  # one run also has an extra grid, as later harness versions will
-            images["interpolations.png"] = grid_png(3, 8, seed=300)
-        for name, data in images.items():
-            (run_dir / name).write_bytes(data)
-        (run_dir / "model.pt").write_bytes(b"not a real checkpoint")
-        fake.images[run_id] = images
-        rows += [
-            {
-                **base,
-                "metric": metric,
-                "value": value,
-                "higher_is_better": DIRECTIONS[metric],
-                "status": "done",
-                "reason": "",
-            }
-            for metric, value in metrics.items()
-        ]
-    pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+        if index == 0:  # one run also has an extra grid
+            images[RunFiles.INTERPOLATIONS] = grid_png(3, 8, seed=300)
+        fake.images[config.run_id] = images
+        runs.append((config, write_run(root, config, VALUES[key], images)))
+    write_results(root / RESULTS_FILE, runs)
     return fake
 
 
@@ -171,13 +155,30 @@ def fake_out(tmp_path: Path) -> FakeOut:
 
 @pytest.fixture
 def make_out(tmp_path: Path) -> Callable[..., FakeOut]:
-    """A factory of variants: ``make_out(description=..., suite_as_table=..., ...)``."""
+    """A factory of variants: ``make_out(description=...)``."""
     counter = iter(range(1_000))
 
     def make(**options: Any) -> FakeOut:
         return write_out(tmp_path / f"variant{next(counter)}", **options)
 
     return make
+
+
+@pytest.fixture
+def writers() -> SimpleNamespace:
+    """The glue above, for test modules (a conftest is not importable under importlib mode)."""
+    return SimpleNamespace(run_config=run_config, write_run=write_run,
+                           write_suite_file=write_suite_file)
+
+
+@pytest.fixture
+def all_failed_out(tmp_path: Path) -> Path:
+    """An output folder whose one run failed (out of memory)."""
+    out = tmp_path / "failed"
+    config = run_config("quick", "vae", "transposed", 1.0, 0, ["recon_mse"])
+    write_results(out / RESULTS_FILE,
+                  [(config, write_run(out, config, None, reason="CUDA out of memory"))])
+    return out
 
 
 #: Decoders of the side-by-side fixture, in the (deliberately unsorted) order they first appear.
@@ -187,7 +188,7 @@ DECODERS = ("unpool-max", "transposed", "unpool-nearest")
 DECODER_MODELS: dict[tuple[str, float | None], bool] = {
     ("ae", None): True,
     ("vae", 1.0): True,
-    ("gan", None): False,
+    ("dcgan", None): False,
 }
 
 
@@ -220,7 +221,8 @@ def write_decoder_out(
     measures ``checkerboard`` with the first decoder only: a metric no chart should draw.
     """
     fake = DecoderOut(root=root, decoders=decoders)
-    rows = []
+    write_suite_file(root, "decoders", "decoders side by side")
+    runs = []
     index = 0
     for (model, beta), has_encoder in DECODER_MODELS.items():
         model_decoders = decoders if has_encoder else decoders[:gan_decoders]
@@ -228,59 +230,26 @@ def write_decoder_out(
             for seed in seeds:
                 index += 1
                 key = (model, beta, decoder, seed)
-                run_id = f"{model}-{index:03d}"
-                run_dir = root / "runs" / run_id
-                run_dir.mkdir(parents=True)
-                config = {
-                    "suite": {"name": "decoders", "description": "decoders side by side"},
-                    "data": {"dataset": "mnist5k"},
-                    "model": {"name": model, "decoder": decoder, "latent_dim": 16, "beta": beta},
-                    "seed": seed,
-                }
-                (run_dir / "config.json").write_text(json.dumps(config))
-                base = {
-                    "run_id": run_id,
-                    "suite": "decoders",
-                    "dataset": "mnist5k",
-                    "model": model,
-                    "decoder": decoder,
-                    "beta": beta,
-                    "latent_dim": 16,
-                    "seed": seed,
-                }
-                if key in failed:
-                    reason = f"CUDA out of memory in {run_id}"
-                    fake.failed[key] = reason
-                    (run_dir / "status").write_text(f"failed: {reason}\n")
-                    rows.append(
-                        {**base, "metric": "", "value": np.nan, "higher_is_better": ""}
-                        | {"status": "failed", "reason": reason}
-                    )
-                    continue
-                fake.run_ids[key] = run_id
-                (run_dir / "status").write_text("done\n")
-                images = {"samples.png": grid_png(3, 8, seed=1000 + index)}
-                if has_encoder:
-                    images["reconstructions.png"] = grid_png(2, 8, seed=2000 + index)
-                for name, data in images.items():
-                    (run_dir / name).write_bytes(data)
-                fake.images[run_id] = images
                 rng = np.random.default_rng(index)
-                metrics = {"fid[lenet-mnist]": (False, 20 + 30 * rng.random())}
-                metrics["prior_coverage"] = (True, rng.random())
+                metrics = {"fid[lenet-mnist]": 20 + 30 * rng.random(),
+                           "prior_coverage": rng.random()}
                 if has_encoder:
-                    metrics["recon_mse"] = (False, 0.01 + 0.02 * rng.random())
+                    metrics["recon_mse"] = 0.01 + 0.02 * rng.random()
                 if decoder == decoders[0]:
-                    metrics["checkerboard"] = (False, rng.random())
-                (run_dir / "metrics.json").write_text(
-                    json.dumps({name: value for name, (_, value) in metrics.items()})
-                )
-                rows += [
-                    {**base, "metric": name, "value": value, "higher_is_better": higher}
-                    | {"status": "done", "reason": ""}
-                    for name, (higher, value) in metrics.items()
-                ]
-    pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+                    metrics["checkerboard"] = rng.random()
+                config = run_config("decoders", model, decoder, beta, seed, list(metrics))
+                if key in failed:
+                    reason = f"CUDA out of memory in run {index}"
+                    fake.failed[key] = reason
+                    runs.append((config, write_run(root, config, None, reason=reason)))
+                    continue
+                fake.run_ids[key] = config.run_id
+                images = {RunFiles.SAMPLES: grid_png(3, 8, seed=1000 + index)}
+                if has_encoder:
+                    images[RunFiles.RECONSTRUCTIONS] = grid_png(2, 8, seed=2000 + index)
+                fake.images[config.run_id] = images
+                runs.append((config, write_run(root, config, metrics, images)))
+    write_results(root / RESULTS_FILE, runs)
     return fake
 
 

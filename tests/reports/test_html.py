@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from latentbench.reports import render_report
+from latentbench.reports.schema import SUITE_FILE
 
 if TYPE_CHECKING:  # conftest is not importable at run time under --import-mode=importlib
     from conftest import FakeOut
@@ -34,7 +35,8 @@ def test_report_is_written_atomically_in_place(fake_out: FakeOut) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     # Only the report itself is left behind: no temporary files beside it.
-    assert sorted(p.name for p in fake_out.root.iterdir()) == ["report.html", "results.csv", "runs"]
+    assert sorted(p.name for p in fake_out.root.iterdir()) == [
+        "report.html", "results.csv", "runs", "suite.json"]
 
 
 def test_report_has_title_and_summary_table(fake_out: FakeOut) -> None:
@@ -106,11 +108,6 @@ def test_failed_run_is_listed_with_reason(fake_out: FakeOut) -> None:
     assert html.count(f"<code>{fake_out.failed_run_id}</code>") == 1
 
 
-def test_failed_reason_falls_back_to_status_file(make_out: Callable[..., FakeOut]) -> None:
-    fake = make_out(reason_in_csv=False)
-    assert fake.failed_reason in _render(fake)
-
-
 def test_user_text_is_escaped(make_out: Callable[..., FakeOut]) -> None:
     attack = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
     fake = make_out(description=attack)
@@ -123,11 +120,18 @@ def test_user_text_is_escaped(make_out: Callable[..., FakeOut]) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_suite_name_as_plain_string(make_out: Callable[..., FakeOut]) -> None:
-    fake = make_out(suite_as_table=False, description="Described beside the suite name")
+def test_suite_name_and_description_come_from_suite_json(
+    make_out: Callable[..., FakeOut],
+) -> None:
+    fake = make_out(description="Described in suite.json")
     html = _render(fake)
     assert "<h1>beta-sweep</h1>" in html
-    assert "Described beside the suite name" in html
+    assert "Described in suite.json" in html
+    # A results.csv whose folder lost suite.json still names the suite, from its rows.
+    (fake.root / SUITE_FILE).unlink()
+    html = _render(fake)
+    assert "<h1>beta-sweep</h1>" in html
+    assert "Described in suite.json" not in html
 
 
 def test_run_without_reconstructions_says_so(fake_out: FakeOut) -> None:
@@ -169,15 +173,8 @@ def test_report_renders_in_headless_chromium(fake_out: FakeOut, tmp_path: Path) 
     assert (pixels < 40).mean() > 0.02  # the black backgrounds of the embedded grids
 
 
-def test_report_when_every_run_failed(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "results.csv").write_text(
-        "run_id,suite,dataset,model,decoder,beta,latent_dim,seed,metric,value,"
-        "higher_is_better,status,reason\n"
-        "r1,quick,mnist5k,vae,transposed,1.0,8,0,,,,failed,CUDA out of memory\n"
-    )
-    html = render_report(out).read_text(encoding="utf-8")
+def test_report_when_every_run_failed(all_failed_out: Path) -> None:
+    html = render_report(all_failed_out).read_text(encoding="utf-8")
     assert "No finished runs." in html
     assert "CUDA out of memory" in html
     assert 'id="summary-table"' not in html

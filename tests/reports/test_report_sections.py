@@ -1,26 +1,35 @@
 """The report's analysis sections, strict HTML validity, escaping and the paper tables.
 
 The fixture is a β sweep (AE and VAE × β ∈ {1, 4} × two seeds) whose run directories hold the
-harness's per-run artifacts (latents.npz, spectrum.json, environment.json, traversals.png), with
-a hostile decoder name, suite description and failure reason.
+harness's per-run artifacts (latents.npz, spectrum.json, environment.json, traversals.png), all
+written by the harness's own writers, with a hostile decoder name, suite description and failure
+reason.
 """
 
 from __future__ import annotations
 
 import io
-import json
+import platform
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import html5lib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
+from latentbench.benchmarks.artifacts import write_latent_artifacts
 from latentbench.benchmarks.cli import main
+from latentbench.benchmarks.environment import environment_info
+from latentbench.benchmarks.results import write_results
+from latentbench.benchmarks.run_folder import RunFolder
+from latentbench.models import ModelSpec, build_model
 from latentbench.reports import render_report
+from latentbench.reports.schema import RESULTS_FILE, RunFiles
 from latentbench.reports.table import latex_escape, summary_table, to_latex
 
 ATTACK = '<script>alert(1)</script>"onerror=alert(2)'
@@ -35,52 +44,36 @@ def _png(width: int, height: int, seed: int) -> bytes:
 
 
 @pytest.fixture
-def sweep(tmp_path: Path) -> Path:
+def sweep(tmp_path: Path, writers: SimpleNamespace) -> Path:
+    """A β sweep written by the harness's writers, the per-run artifacts (latents.npz,
+    traversals, latent grid, spectrum.json, environment.json) by its artifact writer from tiny
+    untrained models (the AE with a 2-d code, so that it has a decoded latent grid)."""
     out = tmp_path / "out"
-    rows = []
-    rng = np.random.default_rng(0)
+    writers.write_suite_file(out, "sweep", ATTACK)
+    images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(64) % 10
+    runs = []
     index = 0
     for model, decoder, latent in (("ae", "transposed", 2), ("vae", DECODER, 8)):
         for beta in (1.0, 4.0):
             for seed in (0, 1):
-                run_id = f"r{index:02d}"
                 index += 1
-                run = out / "runs" / run_id
-                run.mkdir(parents=True)
-                config = {"suite": {"name": "sweep", "description": ATTACK},
-                          "model": {"name": model, "decoder": decoder}}
-                (run / "config.json").write_text(json.dumps(config))
-                (run / "status").write_text("done\n")
-                for name in ("reconstructions.png", "samples.png", "traversals.png"):
-                    (run / name).write_bytes(_png(56, 28, index))
-                mean = rng.normal(size=(200, latent)).astype(np.float32)
-                arrays = {"mean": mean, "labels": rng.integers(0, 10, 200)}
-                if latent > 2:
-                    arrays["pca"] = mean[:, :2]
-                    arrays["explained_variance_ratio"] = np.array([0.3, 0.2])
-                else:
-                    (run / "latent_grid.png").write_bytes(_png(60, 60, index))
-                np.savez(run / "latents.npz", **arrays)
-                frequency = np.linspace(0, 0.5, 15)
-                (run / "spectrum.json").write_text(json.dumps({
-                    "frequency": frequency.tolist(), "samples": (1 / (1 + frequency)).tolist(),
-                    "data": (1 / (1 + 2 * frequency)).tolist()}))
-                (run / "environment.json").write_text(json.dumps(
-                    {"device": "cpu", "python": "3.11", "torch": "2.4", "git_commit": "abc123"}))
-                base = {"run_id": run_id, "suite": "sweep", "dataset": "mnist5k", "model": model,
-                        "decoder": decoder, "beta": beta, "latent_dim": latent, "seed": seed,
-                        "status": "done", "reason": "", "samples": 1000}
                 values = {"rate": 10 / beta + seed, "distortion": 80 + 5 * beta + seed,
                           "fid[lenet-mnist]": 30 + index, "recon_mse": 0.1 - 0.01 * index}
-                directions = {"rate": pd.NA, "distortion": False, "fid[lenet-mnist]": False,
-                              "recon_mse": False}
-                rows += [{**base, "metric": m, "value": v, "higher_is_better": directions[m]}
-                         for m, v in values.items()]
-    rows.append({"run_id": "bad", "suite": "sweep", "dataset": "mnist5k", "model": "vae",
-                 "decoder": DECODER, "beta": 8.0, "latent_dim": 8, "seed": 0, "metric": "",
-                 "value": "", "samples": "", "higher_is_better": "", "status": "failed",
-                 "reason": ATTACK})
-    pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
+                config = writers.run_config("sweep", model, decoder, beta, seed, list(values))
+                pngs = {name: _png(56, 28, index)
+                        for name in (RunFiles.RECONSTRUCTIONS, RunFiles.SAMPLES)}
+                runs.append((config, writers.write_run(out, config, values, pngs)))
+                folder = RunFolder(out, config.run_id)
+                torch.manual_seed(seed)
+                network = build_model(ModelSpec(name=model, latent_dim=latent, width=4, hidden=16),
+                                      (1, 28, 28)).eval()
+                samples = network.sample(16, generator=torch.Generator().manual_seed(seed))
+                write_latent_artifacts(network, images, labels, samples, 32, folder.path)
+                folder.write_json(RunFiles.ENVIRONMENT, environment_info(torch.device("cpu")))
+    failed = writers.run_config("sweep", "vae", DECODER, 8.0, 0, ["recon_mse"])
+    runs.append((failed, writers.write_run(out, failed, None, reason=ATTACK)))
+    write_results(out / RESULTS_FILE, runs)
     return out
 
 
@@ -102,7 +95,7 @@ def test_report_has_every_section(report: str) -> None:
     assert "Posterior means by class" in report and "Decoded latent grids" in report
     assert "Power spectra of samples and data" in report
     assert "Latent traversals" in report
-    assert "<dd>abc123</dd>" in report
+    assert f"<dd>{platform.python_version()}</dd>" in report  # from environment.json
     # Summary cells carry their mean for the numeric sort.
     assert re.search(r'<td class="num[^"]*" data-value="0\.0[0-9]+">', report)
 

@@ -150,7 +150,7 @@ def test_one_row_per_configuration_without_its_decoder(
     _, parser = rendered
     assert [_label(row) for row in parser.rows] == [
         "mnist5k · ae · z=16 · seed 0",
-        "mnist5k · gan · z=16 · seed 0",
+        "mnist5k · dcgan · z=16 · seed 0",
         "mnist5k · vae · β=1 · z=16 · seed 0",
     ]
 
@@ -161,7 +161,7 @@ def test_each_cell_holds_its_runs_samples_above_its_reconstructions(
     _, parser = rendered
     compared = 0
     for row, (model, beta) in zip(
-        parser.rows, [("ae", None), ("gan", None), ("vae", 1.0)], strict=True
+        parser.rows, [("ae", None), ("dcgan", None), ("vae", 1.0)], strict=True
     ):
         for cell in row.cells:
             run_id = decoder_out.run_ids.get((model, beta, cell.decoder, 0))
@@ -184,7 +184,7 @@ def test_model_without_encoder_says_so(
     rendered: tuple[str, SectionParser], decoder_out: DecoderOut
 ) -> None:
     _, parser = rendered
-    gan = next(row for row in parser.rows if " gan " in row.label)
+    gan = next(row for row in parser.rows if " dcgan " in row.label)
     ran, not_run = gan.cells[:2], gan.cells[2:]
     for cell in ran:
         assert len(cell.images) == 1  # samples only

@@ -56,14 +56,20 @@ def test_load_results_accepts_the_csv_path(fake_out: FakeOut) -> None:
     assert len(load_results(fake_out.root / "results.csv")) == len(load_results(fake_out.root))
 
 
-def test_load_results_reads_reason_from_status_text(fake_out: FakeOut) -> None:
-    fake = fake_out
-    csv = fake.root / "results.csv"
-    frame = pd.read_csv(csv).drop(columns="reason")
-    frame.loc[frame["status"].eq("failed"), "status"] = f"failed: {fake.failed_reason}"
+@pytest.mark.parametrize(("column", "cell", "allowed"), [
+    ("status", "failed: out of memory", "status must be done or failed"),
+    ("higher_is_better", "yes", "higher_is_better must be True, False or empty"),
+    ("value", "twelve", "value must be a number"),
+])
+def test_load_results_refuses_cells_no_writer_produces(
+    fake_out: FakeOut, column: str, cell: str, allowed: str
+) -> None:
+    csv = fake_out.root / "results.csv"
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    frame.loc[frame.index[-1], column] = cell
     frame.to_csv(csv, index=False)
-    failed = load_results(fake.root).query("status == 'failed'")
-    assert failed["reason"].tolist() == [fake.failed_reason]
+    with pytest.raises(ValueError, match=allowed):
+        load_results(fake_out.root)
 
 
 def test_load_results_names_every_missing_column(fake_out: FakeOut) -> None:
