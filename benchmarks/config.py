@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 from latentbench.benchmarks.data.registry import DataSpec
 from latentbench.metrics.context import EvalSettings
 from latentbench.models.protocol import ModelSpec
-from latentbench.models.registry import InputError
+from latentbench.models.registry import InputError, check_int, check_number
 
 S = TypeVar("S")
 
@@ -45,11 +44,7 @@ class TrainSpec:
 
     def __post_init__(self) -> None:
         _positive(self, "train", ("epochs", "batch_size", "lr"))
-        if (isinstance(self.checkpoint_seconds, bool)
-                or not isinstance(self.checkpoint_seconds, int | float)
-                or not 0 <= self.checkpoint_seconds < float("inf")):
-            raise InputError(f"train.checkpoint_seconds: must be a number >= 0, got "
-                             f"{self.checkpoint_seconds!r}")
+        check_number(self.checkpoint_seconds, "train.checkpoint_seconds", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -110,18 +105,15 @@ MAX_SEED = 2**63 - 1
 
 def _positive(spec: object, section: str, names: tuple[str, ...]) -> None:
     for name in names:
-        value = getattr(spec, name)
-        # TOML has nan and inf; neither is a usable learning rate or batch size.
-        if (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
-                or not math.isfinite(value)):
-            raise InputError(f"{section}.{name}: must be a positive number, got {value!r}")
+        # check_number refuses nan and inf too: TOML has both, and neither is a usable learning
+        # rate or batch size.
+        check_number(getattr(spec, name), f"{section}.{name}", minimum=0, above=True)
 
 
 def check_seed(value: object, where: str) -> int:
-    """``value`` if it is an int seed in ``[0, MAX_SEED]``; else an :class:`InputError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise InputError(f"{where}: must be an integer in [0, 2**63 - 1], got {value!r}")
-    return value
+    """``value`` as an int if it is an integer seed in ``[0, MAX_SEED]``; else an
+    :class:`InputError`."""
+    return check_int(value, where, minimum=0, maximum=MAX_SEED)
 
 
 def coerce(value: Any, kind: Any, where: str) -> Any:

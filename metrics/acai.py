@@ -26,6 +26,7 @@ from torch import Tensor
 
 from latentbench.metrics.context import EvalContext
 from latentbench.metrics.interpolation import evaluation_paths, path_details
+from latentbench.metrics.line_images import draw_lines
 from latentbench.metrics.registry import Score, register_metric
 
 #: How many true lines the reference compares with, at θ = k·2π/10⁴.
@@ -50,7 +51,7 @@ class LineBank(NamedTuple):
 
 def true_lines(size: int = 32, count: int = REFERENCE_LINES) -> LineBank:
     """The reference's bank: ``count`` lines at θ = linspace(0, 2π − 2π/count, count), drawn by
-    the ``lines`` dataset's own renderer.
+    :func:`~latentbench.metrics.line_images.draw_lines`, the renderer of the ``lines`` dataset.
 
     Build it once and pass it as ``reference=`` to score many sets of interpolations.
 
@@ -61,14 +62,6 @@ def true_lines(size: int = 32, count: int = REFERENCE_LINES) -> LineBank:
     Returns:
         A :class:`LineBank` with float32 images ``[count, size, size]`` and float64 angles.
     """
-    # metrics depends on models only; the renderer belongs to the dataset, in benchmarks. The
-    # true lines must come from the very renderer that drew the data — a second copy here could
-    # drift from it and would score the data itself as off the line manifold — so the bank is
-    # an argument of acai_lines_metrics, and only this default reaches for the dataset's
-    # renderer, imported on first use: importing latentbench.metrics never loads benchmarks
-    # and no import cycle can form.
-    from latentbench.benchmarks.data.lines import draw_lines
-
     angles = np.linspace(0.0, 2 * np.pi - 2 * np.pi / count, count)
     return LineBank(draw_lines(angles, size=size)[:, 0], torch.from_numpy(angles))
 

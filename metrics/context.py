@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from latentbench.models.protocol import LatentModel
-from latentbench.models.registry import InputError
+from latentbench.models.registry import InputError, check_int
 
 if TYPE_CHECKING:
     from latentbench.metrics.features import FeatureExtractor
@@ -97,8 +97,9 @@ class EvalSettings:
             value = getattr(self, name)
             if value is None and name == "fake_samples":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise InputError(f"eval.{name}: must be an integer >= {minimum}, got {value!r}")
+            # Stored as the plain int check_int returns (a numpy integer passes the check), so
+            # the run id's JSON can hold it.
+            object.__setattr__(self, name, check_int(value, f"eval.{name}", minimum=minimum))
         if self.interp_path not in INTERPOLATION_PATHS:
             raise InputError(f"eval.interp_path: must be one of {', '.join(INTERPOLATION_PATHS)}"
                              f", got {self.interp_path!r}")

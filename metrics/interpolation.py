@@ -34,6 +34,7 @@ from torch import Tensor
 from latentbench.metrics.context import INTERPOLATION_PATHS, EvalContext
 from latentbench.metrics.frechet import frechet_distance
 from latentbench.metrics.registry import Score, register_metric
+from latentbench.models.registry import check_int
 
 #: Below this sin Ω (Ω the angle between the endpoints) the great circle is not defined well
 #: enough to follow — (anti)parallel or zero vectors — and :func:`slerp` takes the straight line.
@@ -155,8 +156,7 @@ def interpolation_path(z0: Tensor, z1: Tensor, steps: int, path: str) -> Tensor:
     if z0.ndim != 2 or z0.shape != z1.shape:
         raise ValueError(f"z0 and z1 must both be [P, d], got {tuple(z0.shape)} and "
                          f"{tuple(z1.shape)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    steps = check_int(steps, "steps", minimum=2)
     t = torch.linspace(0, 1, steps, dtype=torch.promote_types(z0.dtype, z1.dtype))
     return interpolate(z0[:, None], z1[:, None], t[None, :], path)
 

@@ -15,6 +15,7 @@ from torch import Tensor
 from latentbench.metrics.context import EvalContext
 from latentbench.metrics.registry import Score, register_metric
 from latentbench.models.protocol import LatentModel, Posterior
+from latentbench.models.registry import check_int
 
 #: Decoded images per decoder call: the importance samples of a batch go through the decoder in
 #: chunks of about this many, so memory stays bounded whatever k is.
@@ -68,8 +69,7 @@ def iwae_bound(model: LatentModel, x: Tensor, k: int, generator: torch.Generator
     Raises:
         ValueError: ``k`` or ``decode_batch`` below 1, or an encoder without a log-variance.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    k = check_int(k, "k", minimum=1)
     if decode_batch < 1:
         raise ValueError(f"decode_batch must be >= 1, got {decode_batch!r}")
     posterior = model.encode(x)

@@ -14,12 +14,7 @@ import numpy as np
 import torch
 
 from latentbench.metrics.feature_input import feature_matrix
-
-
-def _positive_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
+from latentbench.models.registry import check_int
 
 
 def _kernel_sums(a: torch.Tensor, b: torch.Tensor, degree: int, gamma: float, coef: float,
@@ -115,9 +110,9 @@ def kid(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, *, sub
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
                          f"{y.shape[1]}")
-    subsets = _positive_int("subsets", subsets, 1)
-    subset_size = _positive_int("subset_size", subset_size, 2)
-    degree = _positive_int("degree", degree, 1)
+    subsets = check_int(subsets, "subsets", minimum=1)
+    subset_size = check_int(subset_size, "subset_size", minimum=2)
+    degree = check_int(degree, "degree", minimum=1)
     if gamma is not None and not (np.isfinite(gamma) and gamma > 0):
         raise ValueError(f"gamma must be None or a finite number > 0, got {gamma!r}")
     if not (np.isfinite(coef) and coef >= 0):

@@ -22,6 +22,7 @@ from torch import Tensor
 from latentbench.metrics.context import EvalContext
 from latentbench.metrics.feature_input import feature_matrix
 from latentbench.metrics.registry import Score, register_metric
+from latentbench.models.registry import check_int
 
 #: Test points per k-means cell on average: Meehan et al. use 5 cells for 1,000 test points
 #: (moons) and 50 for 10,000 (MNIST).
@@ -164,9 +165,8 @@ def data_copying_test(train: np.ndarray | Tensor, test: np.ndarray | Tensor,
         raise ValueError(f"train, test and generated differ in dimension: {t.shape[1]}, "
                          f"{p.shape[1]}, {q.shape[1]}")
     n_cells = max(1, len(p) // TEST_POINTS_PER_CELL) if n_cells is None else n_cells
-    if isinstance(n_cells, bool) or not isinstance(n_cells, int) or not 1 <= n_cells <= len(t):
-        raise ValueError(f"n_cells must be an integer in [1, {len(t)}] (the training points), "
-                         f"got {n_cells!r}")
+    # At most one cell per training point.
+    n_cells = check_int(n_cells, "n_cells", minimum=1, maximum=len(t))
     kmeans = KMeans(n_clusters=n_cells, n_init=1, random_state=seed).fit(t)
     t_cells, p_cells, q_cells = kmeans.labels_, kmeans.predict(p), kmeans.predict(q)
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from latentbench.metrics.feature_input import feature_matrix
+from latentbench.models.registry import check_int
 
 # Bytes of float64 distances in one block when ``chunk_size`` is not given. A block lives with
 # boolean masks an eighth its size each, so ~0.35 GiB is in flight: well inside the suite's
@@ -169,16 +170,12 @@ def prdc(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: in
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
                          f"{y.shape[1]}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = check_int(k, "k", minimum=1)
     if min(len(x), len(y)) <= k:
         raise ValueError(f"each set needs more than k = {k} points for a k-th neighbour besides "
                          f"itself, got {len(x)} real and {len(y)} fake")
-    if chunk_size is not None and (isinstance(chunk_size, bool)
-                                   or not isinstance(chunk_size, int | np.integer)
-                                   or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    k = int(k)
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
 
     real_radii = _kth_neighbour_sq(x, k, chunk_size or _default_chunk(len(x)))
     fake_radii = _kth_neighbour_sq(y, k, chunk_size or _default_chunk(len(y)))

@@ -15,7 +15,6 @@ objective, and a GAN overrides both.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from latentbench.models.registry import InputError
+from latentbench.models.registry import InputError, check_int, check_number
 
 BETA_SCHEDULES = ("constant", "warmup", "cyclical")
 GAN_LOSSES = ("non-saturating", "hinge")
@@ -70,16 +69,15 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         for name in ("latent_dim", "width", "hidden", "warmup_steps", "cycle_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"model.{name}: must be a positive integer, got {value!r}")
-        # `not x >= 0` rather than `x < 0`: TOML has nan, which compares false to everything.
-        if self.beta is not None and (isinstance(self.beta, bool) or not 0 <= self.beta < math.inf):
-            raise InputError(f"model.beta: must be a number >= 0, got {self.beta!r}")
-        if not 0 < self.sigma < math.inf:
-            raise InputError(f"model.sigma: must be a number > 0, got {self.sigma!r}")
-        if not 0 < self.cycle_ratio <= 1:
-            raise InputError(f"model.cycle_ratio: must be in (0, 1], got {self.cycle_ratio!r}")
+            # Stored as the plain int check_int returns (a numpy integer passes the check), so
+            # the run id's JSON can hold it.
+            object.__setattr__(self, name,
+                               check_int(getattr(self, name), f"model.{name}", minimum=1))
+        # check_number also refuses nan and inf: TOML has both.
+        if self.beta is not None:
+            check_number(self.beta, "model.beta", minimum=0)
+        check_number(self.sigma, "model.sigma", minimum=0, above=True)
+        check_number(self.cycle_ratio, "model.cycle_ratio", minimum=0, maximum=1, above=True)
         for name, allowed in (("beta_schedule", BETA_SCHEDULES), ("gan_loss", GAN_LOSSES)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"model.{name}: must be one of {', '.join(allowed)}, "

@@ -27,16 +27,21 @@ class InputError(ValueError):
     """Unusable input from a user (suite file, CLI argument, config): exit code 2, one line."""
 
 
+def _bound(value: float) -> str:
+    """A bound in a message: an integer exactly (``:g`` would print 2**63 − 1 as 9.22337e+18)."""
+    return str(value) if isinstance(value, numbers.Integral) else f"{value:g}"
+
+
 def _allowed(kind: str, minimum: float | None, maximum: float | None, above: bool) -> str:
     """What a check allows, in words: ``a positive integer``, ``a number > 0``, ..."""
     if minimum is not None and maximum is not None:
-        return f"{kind} in {'(' if above else '['}{minimum:g}, {maximum:g}]"
+        return f"{kind} in {'(' if above else '['}{_bound(minimum)}, {_bound(maximum)}]"
     if minimum is not None:
         if kind == "an integer" and minimum == 1:
             return "a positive integer"
-        return f"{kind} {'>' if above else '>='} {minimum:g}"
+        return f"{kind} {'>' if above else '>='} {_bound(minimum)}"
     if maximum is not None:
-        return f"{kind} <= {maximum:g}"
+        return f"{kind} <= {_bound(maximum)}"
     return "a finite number" if kind == "a number" else kind
 
 

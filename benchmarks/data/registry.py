@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from latentbench.models.registry import InputError, Registry
+from latentbench.models.registry import InputError, Registry, check_int
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,14 @@ class DataSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # Stored as the plain ints check_int returns (a numpy integer passes the check), so
+        # the run id's JSON can hold them.
         for name in ("n_train", "n_test"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InputError(f"data.{name}: must be a positive integer, got {value!r}")
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name,
+                                   check_int(getattr(self, name), f"data.{name}", minimum=1))
         # numpy's SeedSequence takes any non-negative int; TOML ints stop at 2**63 - 1.
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"data.seed: must be an integer >= 0, got {self.seed!r}")
+        object.__setattr__(self, "seed", check_int(self.seed, "data.seed", minimum=0))
         if self.channels not in (None, 1, 3):
             raise InputError(f"data.channels: must be 1 or 3, got {self.channels!r}")
 

@@ -9,10 +9,10 @@ import pytest
 import scipy.spatial.distance
 import torch
 
-from latentbench.benchmarks.data.lines import draw_lines
 from latentbench.metrics import METRICS, EvalContext, acai_lines_metrics
 from latentbench.metrics.acai import LineBank, angle_smoothness, nearest_lines, true_lines
 from latentbench.metrics.context import EvalSettings
+from latentbench.metrics.line_images import draw_lines
 from latentbench.models.protocol import LatentModel, Posterior
 
 START, END, STEPS = 5 * math.pi / 7, 3 * math.pi / 2, 16

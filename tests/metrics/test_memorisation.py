@@ -142,7 +142,7 @@ def test_cells_with_too_few_samples_are_left_out(splits):
                                        / sum(weights), rel=1e-12)
     with pytest.raises(ValueError, match="no cell holds test points and more than 20"):
         data_copying_test(train, test, generated[:20], n_cells=3)
-    with pytest.raises(ValueError, match="n_cells must be an integer"):
+    with pytest.raises(ValueError, match="n_cells: must be an integer"):
         data_copying_test(train, test, generated, n_cells=0)
 
 

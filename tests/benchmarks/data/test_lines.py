@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+import latentbench.benchmarks.data
 from latentbench.benchmarks.data.lines import angle_labels, draw_lines, lines_to_acai
 from latentbench.benchmarks.data.registry import DataSpec, load_dataset
+from latentbench.metrics import line_images
 
 
 def _scalar_reference(theta: float, size: int = 32, w: float = 2.0) -> np.ndarray:
@@ -228,3 +230,8 @@ def test_loader_is_deterministic_and_splits_differ() -> None:
     small = load_dataset(DataSpec(dataset="lines", n_train=50, n_test=20, seed=3))
     assert torch.equal(small.train_factors, a.train_factors[:50])
     assert torch.equal(small.test, a.test[:20])
+
+
+def test_the_dataset_and_the_acai_metrics_share_one_renderer():
+    # The public name of ARCHITECTURE.md, the dataset's and the metrics' are one function.
+    assert latentbench.benchmarks.data.draw_lines is draw_lines is line_images.draw_lines
