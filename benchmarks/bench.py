@@ -5,10 +5,12 @@ of a suite (``--suite quick``): the suite's runs are deduplicated by network, si
 schedule, σ and the seed change no computation (``vae`` at β = 1 and β = 4 is timed once). Each
 is built from a fixed seed and timed on random images of the dataset's shape (no data is
 loaded beyond one image to read the shape, nothing is trained): training, encoding, decoding,
-batch-1 latency, peak memory, parameters and FLOPs — see :mod:`latentbench.metrics.throughput`
-for how each is measured.
+batch-1 latency, peak memory, parameters and FLOPs — see
+:mod:`latentbench.metrics.measurements` for how each is measured.
 
-``--json PATH`` writes (atomically)::
+``--json PATH`` writes (atomically) the document of
+:func:`latentbench.reports.schema.bench_document`, whose environment is
+:func:`latentbench.benchmarks.environment.device_description`::
 
     {
       "format": "latentbench-bench/1",
@@ -45,21 +47,20 @@ from typing import Any
 import torch
 
 from latentbench.benchmarks.data import DataSpec
+from latentbench.benchmarks.environment import device_description
 from latentbench.benchmarks.run import cached_dataset
 from latentbench.benchmarks.suite import load_suite
 from latentbench.metrics import METRICS
-from latentbench.metrics.throughput import (
-    ModelThroughput,
-    ThroughputOptions,
-    device_description,
-    measure_model,
-)
+from latentbench.metrics.measurements import ModelThroughput, measure_model
+from latentbench.metrics.timing import CompileFailed, ThroughputOptions, check_amp
 from latentbench.models import ModelSpec, build_model
-from latentbench.models.registry import InputError
+from latentbench.models.registry import InputError, check_int
 from latentbench.reports.atomic import write_json_atomic
+from latentbench.reports.schema import bench_document
 
-FORMAT = "latentbench-bench/1"
 DEFAULT_BATCH_SIZE = 128
+#: ``--repeats`` and ``--warmup`` default to the options' own defaults.
+DEFAULT_OPTIONS = ThroughputOptions()
 #: Settings of a model that change no computation: runs differing only in these are timed once.
 NO_COMPUTE_FIELDS = ("beta", "beta_schedule", "warmup_steps", "cycle_steps", "cycle_ratio",
                      "sigma")
@@ -112,8 +113,8 @@ def bench_targets(args: argparse.Namespace) -> list[BenchTarget]:
     settings = {name: getattr(args, flag[2:].replace("-", "_"))
                 for name, flag in MODEL_FLAGS.items()}
     settings = {name: value for name, value in settings.items() if value is not None}
-    if args.batch_size is not None and args.batch_size < 1:
-        raise InputError(f"--batch-size: must be an integer >= 1, got {args.batch_size}")
+    if args.batch_size is not None:
+        check_int(args.batch_size, "--batch-size", minimum=1)
     if args.suite is None:
         spec = ModelSpec(**settings)
         data = DataSpec(dataset=args.dataset or "mnist5k")
@@ -162,16 +163,10 @@ def run_bench(targets: list[BenchTarget], device: torch.device,
     directions = {k: METRICS.get(k).higher_is_better if k in METRICS else k in FLOP_S_KEYS
                   for k in dict.fromkeys(keys)}
     units = {k: METRICS.get(k).unit if k in METRICS else "FLOP/s" for k in directions}
-    return {
-        "format": FORMAT,
-        "environment": device_description(device),
-        "settings": {"batch_size": sorted({t.batch_size for t in targets}),
-                     "repeats": options.repeats, "warmup": options.warmup, "amp": options.amp,
-                     "channels_last": options.channels_last, "compile": options.compile},
-        "directions": directions,
-        "units": units,
-        "configs": configs,
-    }
+    settings = {"batch_size": sorted({t.batch_size for t in targets}),
+                "repeats": options.repeats, "warmup": options.warmup, "amp": options.amp,
+                "channels_last": options.channels_last, "compile": options.compile}
+    return bench_document(device_description(device), settings, directions, units, configs)
 
 
 def _config_entry(target: BenchTarget, shape: tuple[int, int, int],
@@ -259,13 +254,32 @@ def format_table(document: dict[str, Any]) -> str:
 # --- the command -----------------------------------------------------------------------------
 
 
+def bench_options(args: argparse.Namespace) -> ThroughputOptions:
+    """The :class:`ThroughputOptions` that the flags ask for.
+
+    Raises:
+        InputError: a bad ``--repeats``, ``--warmup`` or ``--amp``, naming the flag.
+    """
+    return ThroughputOptions(repeats=check_int(args.repeats, "--repeats", minimum=1),
+                             warmup=check_int(args.warmup, "--warmup", minimum=1),
+                             amp=check_amp(args.amp, "--amp"),
+                             channels_last=args.channels_last, compile=args.compile)
+
+
 def command_bench(args: argparse.Namespace) -> int:
     """Run ``latentbench bench`` on ``args.device`` (resolved by the CLI): print the table,
-    write ``--json`` if given; exit code 0."""
-    options = ThroughputOptions(repeats=args.repeats, warmup=args.warmup, amp=args.amp,
-                                channels_last=args.channels_last, compile=args.compile)
+    write ``--json`` if given; exit code 0.
+
+    Raises:
+        InputError: unusable flags (see :func:`bench_options`, :func:`bench_targets`), or
+            ``--compile`` and compilation failed.
+    """
+    options = bench_options(args)
     targets = bench_targets(args)
-    document = run_bench(targets, args.device, options)
+    try:
+        document = run_bench(targets, args.device, options)
+    except CompileFailed as err:
+        raise InputError(f"--compile: {err.reason}; run without --compile") from None
     print(format_table(document))
     if args.json:
         write_json_atomic(Path(args.json), document)
@@ -292,8 +306,10 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--batch-size", type=int, help=f"images per call (default "
                                                       f"{DEFAULT_BATCH_SIZE}, or the suite's)")
     bench.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    bench.add_argument("--repeats", type=int, default=10, help="timed calls (default 10)")
-    bench.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    bench.add_argument("--repeats", type=int, default=DEFAULT_OPTIONS.repeats,
+                       help=f"timed calls (default {DEFAULT_OPTIONS.repeats})")
+    bench.add_argument("--warmup", type=int, default=DEFAULT_OPTIONS.warmup,
+                       help=f"untimed calls first (default {DEFAULT_OPTIONS.warmup})")
     bench.add_argument("--amp", help="mixed precision: bf16 or fp16 (torch.autocast; fp16 "
                                      "training with a GradScaler)")
     bench.add_argument("--channels-last", action="store_true",
@@ -304,5 +320,5 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=command_bench)
 
 
-__all__ = ["FORMAT", "BenchTarget", "add_bench_command", "bench_targets", "command_bench",
-           "format_table", "run_bench"]
+__all__ = ["BenchTarget", "add_bench_command", "bench_options", "bench_targets",
+           "command_bench", "format_table", "run_bench"]

@@ -14,10 +14,10 @@ import itertools
 import re
 import tomllib
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from latentbench.benchmarks import shipped_suite_file, shipped_suites
 from latentbench.benchmarks.config import SECTIONS, RunConfig, coerce, config_from_tables
 from latentbench.models.registry import InputError, did_you_mean
 
@@ -45,16 +45,6 @@ def in_file(source: str, err: InputError) -> InputError:
     return InputError(f"{source}: {err}" if source else str(err))
 
 
-def shipped_suites() -> dict[str, str]:
-    """Names and descriptions of the suites that ship in ``benchmarks/suites``."""
-    found = {}
-    for entry in resources.files("latentbench.benchmarks").joinpath("suites").iterdir():
-        if entry.name.endswith(".toml"):
-            table = tomllib.loads(entry.read_text(encoding="utf-8"))
-            found[entry.name[:-5]] = table.get("suite", {}).get("description", "")
-    return dict(sorted(found.items()))
-
-
 def read_suite_text(name_or_path: str) -> tuple[str, str, str]:
     """The TOML text of a shipped suite name or a path, the name to use by default, and the
     file to name in errors."""
@@ -72,8 +62,8 @@ def read_suite_text(name_or_path: str) -> tuple[str, str, str]:
         raise InputError(f"suite: unknown suite {name_or_path!r}"
                          f"{did_you_mean(name_or_path, shipped)}; choose one of: "
                          f"{', '.join(shipped)}, or give a path to a .toml file")
-    entry = resources.files("latentbench.benchmarks").joinpath(f"suites/{name_or_path}.toml")
-    return entry.read_text(encoding="utf-8"), name_or_path, f"{name_or_path}.toml"
+    text = shipped_suite_file(name_or_path).read_text(encoding="utf-8")
+    return text, name_or_path, f"{name_or_path}.toml"
 
 
 def load_suite(name_or_path: str) -> Suite:

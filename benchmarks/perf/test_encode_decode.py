@@ -11,7 +11,7 @@ case times its kernels, not their launch. CPU CI runs this file once with
 import pytest
 import torch
 
-from latentbench.metrics.throughput import synchronize
+from latentbench.metrics.timing import synchronize
 from latentbench.models import DECODERS, LatentModel, ModelSpec, build_model
 
 SHAPE = (1, 28, 28)

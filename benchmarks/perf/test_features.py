@@ -8,7 +8,7 @@ the images per second at the median call.
 import pytest
 import torch
 
-from latentbench.metrics.throughput import synchronize
+from latentbench.metrics.timing import synchronize
 
 try:
     from latentbench.metrics.features import FeatureOptions, load_extractor

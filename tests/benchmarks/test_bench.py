@@ -99,6 +99,7 @@ def test_a_suite_is_timed_once_per_network_and_a_gan_gets_no_encode_figures(tmp_
     (["--device", "tpu"], "--device"),
     (["--amp", "fp8"], "--amp"),
     (["--repeats", "0"], "--repeats"),
+    (["--warmup", "0"], "--warmup"),
     (["--batch-size", "0"], "--batch-size"),
     (["--suite", "quick", "--model", "ae"], "--suite"),
     (["--suite", "no-such-suite"], "suite"),
