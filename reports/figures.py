@@ -24,9 +24,6 @@ __all__ = ["FIGURE_WIDTH_PX", "figure_png", "metrics_by_decoder", "new_figure", 
 #: Width of a rendered figure: just under the report's content width, so it is shown 1:1.
 FIGURE_WIDTH_PX = 1180
 _DPI = 100
-_COLUMNS = 4
-_PANEL_HEIGHT_IN = 2.6
-_LEGEND_ROW_IN = 0.28
 
 
 def new_figure(height_in: float, width_px: int = FIGURE_WIDTH_PX) -> Any:
@@ -57,6 +54,13 @@ def plain_text(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
+#: The metrics-by-decoder panels: four to a row, each this tall, plus a legend row per four
+#: configurations.
+_COLUMNS = 4
+_PANEL_HEIGHT_IN = 2.6
+_LEGEND_ROW_IN = 0.28
+
+
 def metrics_by_decoder(
     values: pd.DataFrame,
     decoders: Sequence[str],
@@ -85,7 +89,6 @@ def metrics_by_decoder(
         was measured for two decoders.
     """
     import seaborn as sns
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     if values.empty:  # e.g. a GAN-only suite before any sample metric applies
@@ -101,9 +104,7 @@ def metrics_by_decoder(
     rows = math.ceil(len(metrics) / columns)
     legend_columns = min(len(configurations), 4)
     legend_rows = math.ceil(len(configurations) / legend_columns)
-    width_in = FIGURE_WIDTH_PX / _DPI
-    height_in = rows * _PANEL_HEIGHT_IN + legend_rows * _LEGEND_ROW_IN + 0.3
-    fig = Figure(figsize=(width_in, height_in), dpi=_DPI, layout="constrained")
+    fig = new_figure(rows * _PANEL_HEIGHT_IN + legend_rows * _LEGEND_ROW_IN + 0.3)
     axes = fig.subplots(rows, columns, squeeze=False)
 
     # One colour per configuration across all panels, so the legend reads for every panel.
@@ -155,6 +156,4 @@ def metrics_by_decoder(
         frameon=False,
         fontsize=10,
     )
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
-    return buffer.getvalue(), metrics
+    return figure_png(fig), metrics

@@ -3,7 +3,7 @@
 Each image is 32×32×1 and shows one 2-px anti-aliased line of length 15 px that starts at the
 image centre and points at angle θ ~ U[0, 2π). The angle is the single ground-truth factor, so a
 good interpolation between two lines is a line rotating from one angle to the other (see the
-"Interpolation" section of METRICS.md).
+"Interpolation" section of docs/metrics.md).
 
 Two pixel conventions meet here:
 
@@ -14,10 +14,8 @@ Two pixel conventions meet here:
 * The registered dataset stores ``(x + 1) / 2`` in [0, 1], like every other dataset of the suite.
   Metric code that compares with ACAI numbers maps back with :func:`lines_to_acai`.
 
-Coordinates: an image is indexed ``img[..., row, col]``. The reference's ``x`` is the column
-(pointing right) and its ``y`` the row (pointing *down*). The end point of the line is
-``(col, row) = (16 + 15 cos(−θ), 16 + 15 sin(−θ))`` with the centre at ``(16, 16)``, so θ = 0
-points right and θ = π/2 points up (towards row 1): θ is counter-clockwise as seen on screen.
+The coordinates (θ counter-clockwise as seen on screen, θ = 0 pointing right) are those of
+:mod:`latentbench.metrics.line_images`.
 """
 
 from __future__ import annotations
