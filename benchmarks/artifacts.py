@@ -205,6 +205,7 @@ def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, 
     the latent scatter) and ``images.json`` with a caption for each PNG; return the
     captions."""
     model.eval()
+    side_channel = getattr(model, "side_channel", None)
     written: dict[str, str] = {}
     samples = None
     if "encode" in model.capabilities:
@@ -212,6 +213,8 @@ def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, 
         grid = torch.cat([inputs, model.reconstruct(inputs)])
         write_bytes_atomic(run_dir / RunFiles.RECONSTRUCTIONS, png_grid(grid, nrow=len(inputs)))
         written[RunFiles.RECONSTRUCTIONS] = "top row: test inputs; row below: their reconstructions"
+        if side_channel:
+            written[RunFiles.RECONSTRUCTIONS] += f" ({side_channel}: not a bottleneck's)"
     if "sample" in model.capabilities:
         samples = model.sample(spec.samples, generator=torch.Generator().manual_seed(seed))
         nrow = max(1, round(spec.samples**0.5))
@@ -220,8 +223,13 @@ def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, 
     strips = interpolation_strips(EvalContext(model, test_images, test_images, spec.batch_size,
                                               seed, settings=spec), rows=spec.grid_images)
     write_bytes_atomic(run_dir / RunFiles.INTERPOLATIONS, png_grid(strips, nrow=spec.interp_steps))
-    ends = ("the reconstructions of two test images" if "encode" in model.capabilities
-            else "two latent draws")
+    if "encode" not in model.capabilities:
+        ends = "two latent draws"
+    elif side_channel:  # the path decodes codes alone, so its ends are not reconstructions
+        ends = ("the codes of two test images, decoded without the encoder's side channel "
+                f"({side_channel})")
+    else:
+        ends = "the reconstructions of two test images"
     written[RunFiles.INTERPOLATIONS] = (f"each row: {spec.interp_steps} decodes along a "
                                      f"{spec.interp_path} path between {ends}")
     written.update(write_latent_artifacts(model, test_images, test_labels, samples,

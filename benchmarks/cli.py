@@ -65,8 +65,9 @@ def _metric_lines() -> list[str]:
 
     def line(name: str) -> str:
         metric = METRICS.get(name)
-        arrow = {True: "higher is better", False: "lower is better"}.get(
-            metric.higher_is_better, "ideal at 0")
+        arrow = (f"best at {metric.target:g}" if metric.target is not None else
+                 {True: "higher is better", False: "lower is better"}.get(
+                     metric.higher_is_better, "no direction"))
         needs = ", ".join(sorted(metric.needs)) or "nothing"
         unit = f" [{metric.unit}]" if metric.unit else ""
         key = f"{name}[extractor]" if metric.feature_space else name

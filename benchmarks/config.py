@@ -71,6 +71,19 @@ class EvalSpec(EvalSettings):
         _positive(self, "eval", ("batch_size", "grid_images", "samples"))
 
 
+#: Fields added to a section after run ids were in use, with their defaults. While a field
+#: holds its default it is left out of the hashed payload, so every run configured before the
+#: field existed keeps its id (and its finished folder); any other value enters the hash.
+ADDED_FIELDS: dict[str, dict[str, Any]] = {"data": {"binarize": "none"}}
+
+
+def without_added_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of ``section`` (a section's ``asdict``) less the :data:`ADDED_FIELDS` that hold
+    their defaults: the form of a section that hashes as it did before those fields existed."""
+    added = ADDED_FIELDS.get(section, {})
+    return {k: v for k, v in values.items() if not (k in added and v == added[k])}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One run: the suite it belongs to, its data, model, training and evaluation, and a seed."""
@@ -88,7 +101,8 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """A short hash of everything that determines the result (not the suite's name)."""
-        payload = {k: v for k, v in self.to_dict().items() if k != "suite"}
+        payload = {k: without_added_defaults(k, v) if isinstance(v, dict) else v
+                   for k, v in self.to_dict().items() if k != "suite"}
         # How often checkpoints are written does not change what is trained.
         del payload["train"]["checkpoint_seconds"]
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))

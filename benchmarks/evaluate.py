@@ -67,19 +67,30 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
              spec: EvalSpec, seed: int, *, dataset: str = "",
              default_extractors: tuple[str, ...] = (),
              load_extractor: Callable[[str], Any] | None = None,
-             real_features: RealFeatureStore | None = None) -> MetricsDocument:
+             real_features: RealFeatureStore | None = None,
+             binarize: str = "none") -> MetricsDocument:
     """Compute the planned metrics; passes shared between metrics run once.
 
     A metric that raises is recorded under ``errors`` with its reason and the others go on, so
-    an evaluation never loses the scores it already has.
+    an evaluation never loses the scores it already has. For a model with a ``side_channel``
+    (its decoder sees more of x than the code) the likelihood bounds are absent, with that
+    reason under ``errors``, and the reconstruction metrics carry it as a caveat.
     """
     model.eval()
     ctx = EvalContext(model=model, test_images=test_images, train_images=train_images,
                       batch_size=spec.batch_size, seed=seed, settings=spec, dataset=dataset,
-                      load_extractor=load_extractor, real_features=real_features)
+                      load_extractor=load_extractor, real_features=real_features,
+                      binarize=binarize)
     result = MetricsDocument()
+    # A decoder that sees more of x than the code (max-pooling switches, skip connections):
+    # its likelihoods are not bounds on -log p(x), and its reconstructions not a bottleneck's.
+    side_channel = getattr(model, "side_channel", None)
     for planned in plan_metrics(spec, model.capabilities, dataset, default_extractors):
         args = () if planned.extractor is None else (planned.extractor,)
+        if side_channel and planned.metric.bound:
+            result.errors[planned.key] = (f"not computed: not a bound on -log p(x), because "
+                                          f"{side_channel}")
+            continue
         try:
             score = planned.metric.compute(ctx, *args)
         except Exception as error:  # one broken score must not sink the others
@@ -93,4 +104,11 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
                                        else len(test_images))
         if score.details:
             result.details[planned.key] = score.details
+        if score.std_error is not None:
+            result.std_errors[planned.key] = float(score.std_error)
+        caveat = score.caveat
+        if side_channel and planned.metric.family == "reconstruction":
+            caveat = f"{side_channel}: not a bottleneck's reconstruction"
+        if caveat:
+            result.caveats[planned.key] = caveat
     return result

@@ -5,11 +5,14 @@ come from :func:`latentbench.metrics.features.load_extractor`. Any other ``lenet
 :class:`~latentbench.metrics.lenet.LeNet` trained on that dataset's training split the first time
 it is asked for and cached under ``<cache>/features``: the file name carries a hash of what
 determines the weights (data spec, training settings, architecture version) and the sha256 of
-the file itself, which is checked on every load.
+the file itself, which is checked on every load. Every LeNet file stores the mean and std of its
+network's features on the training split it was trained on, with which its features are
+standardised (see :mod:`latentbench.metrics.lenet`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,10 +24,12 @@ from latentbench.benchmarks.data import DATASETS, DataSpec, ImageData, load_data
 from latentbench.metrics.features import FEATURES, FeatureExtractor, FeatureOptions, load_extractor
 from latentbench.metrics.lenet import (
     ARCHITECTURE_VERSION,
+    LeNet,
     LeNetExtractor,
     LeNetTraining,
     WeightsMismatchError,
     accuracy,
+    feature_statistics,
     lenet_checkpoint,
     load_lenet,
     train_lenet,
@@ -73,9 +78,11 @@ class CachedLeNet:
 def lenet_cache_key(spec: DataSpec, training: LeNetTraining) -> str:
     """16 hex digits of sha256 over what determines a trained LeNet's weights.
 
-    ``root`` and ``download`` are left out: they say where the data is, not what it is.
+    ``root`` and ``download`` are left out: they say where the data is, not what it is; so is
+    ``binarize``: the extractor is always trained on the grey images (one feature space for a
+    dataset, whether a suite binarises it or not).
     """
-    data = {k: v for k, v in asdict(spec).items() if k not in ("root", "download")}
+    data = {k: v for k, v in asdict(spec).items() if k not in ("root", "download", "binarize")}
     payload = {"data": data, "training": asdict(training), "architecture": ARCHITECTURE_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -84,12 +91,25 @@ def train_lenet_file(data: ImageData, training: LeNetTraining) -> tuple[bytes, f
     """Train a LeNet on ``data.train`` and score it on ``data.test``.
 
     Returns:
-        The bytes of its weights file (with the dataset, settings and accuracy as metadata) and
-        the test accuracy.
+        The bytes of its weights file (:func:`lenet_file`) and the test accuracy.
     """
-    net = train_lenet(data.train, data.train_labels, **asdict(training))
+    return lenet_file(train_lenet(data.train, data.train_labels, **asdict(training)), data,
+                      training)
+
+
+def lenet_file(net: LeNet, data: ImageData, training: LeNetTraining) -> tuple[bytes, float]:
+    """The weights file of ``net``, trained on ``data.train`` with ``training``.
+
+    The file holds the feature standardisation, the per-feature mean and std of ``net``'s
+    features on ``data.train`` (:func:`~latentbench.metrics.lenet.feature_statistics`), and as
+    metadata the dataset, the settings, the split sizes and the accuracy on ``data.test``.
+
+    Returns:
+        The bytes of the file and the test accuracy.
+    """
     test_accuracy = accuracy(net, data.test, data.test_labels)
-    checkpoint = lenet_checkpoint(net, dataset=data.name, training=asdict(training),
+    mean, std = feature_statistics(net, data.train)
+    checkpoint = lenet_checkpoint(net, mean, std, dataset=data.name, training=asdict(training),
                                   train_images=len(data.train), test_images=len(data.test),
                                   test_accuracy=test_accuracy)
     return checkpoint, test_accuracy
@@ -122,7 +142,8 @@ def cached_lenet(spec: DataSpec, training: LeNetTraining, cache_dir: Path) -> Ca
             continue
         return CachedLeNet(extractor, path, float(extractor.metadata["test_accuracy"]), False)
 
-    checkpoint, test_accuracy = train_lenet_file(load_dataset(spec), training)
+    checkpoint, test_accuracy = train_lenet_file(
+        load_dataset(dataclasses.replace(spec, binarize="none")), training)
     path = folder / f"{stem}-{hashlib.sha256(checkpoint).hexdigest()}.pt"
     write_bytes_atomic(path, checkpoint)
     return CachedLeNet(load_lenet(path, name), path, test_accuracy, True)

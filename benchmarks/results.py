@@ -13,11 +13,18 @@ from typing import Any
 import pandas as pd
 
 from latentbench.benchmarks.config import RunConfig
+from latentbench.benchmarks.reference import reference_run_id
 from latentbench.benchmarks.run import RunOutcome
 from latentbench.metrics.registry import parse_key
 from latentbench.models.zoo import model_class
 from latentbench.reports.atomic import write_text_atomic
-from latentbench.reports.schema import STATUS_DONE, config_label, results_frame_dtypes
+from latentbench.reports.schema import (
+    REFERENCE_MODEL,
+    STATUS_DONE,
+    MetricsDocument,
+    config_label,
+    results_frame_dtypes,
+)
 
 
 def effective_beta(config: RunConfig) -> float:
@@ -41,24 +48,44 @@ def run_label(config: RunConfig) -> str:
     return config_label(config_record(config), with_seed=True)
 
 
-def results_frame(runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:
-    """The long-format table of ``runs``; a failed run, or a finished one without a metric that
-    applies to it, has one row with no metric, so that every run appears in the table."""
+def reference_outcomes(references: list[tuple[RunConfig, MetricsDocument]]
+                       ) -> list[tuple[dict[str, Any], RunOutcome]]:
+    """The real-data reference rows' identity columns and outcomes (model ``real-data``, no
+    decoder, β, latent size or seed)."""
+    return [({"run_id": reference_run_id(config), "suite": config.suite,
+              "dataset": config.data.dataset, "model": REFERENCE_MODEL},
+             RunOutcome(reference_run_id(config), STATUS_DONE, metrics=metrics.values,
+                        samples=metrics.samples, std_errors=metrics.std_errors))
+            for config, metrics in references]
+
+
+def results_frame(runs: list[tuple[RunConfig, RunOutcome]],
+                  references: list[tuple[RunConfig, MetricsDocument]] = ()) -> pd.DataFrame:
+    """The long-format table of ``runs`` and, first, the real-data ``references``; a failed
+    run, or a finished one without a metric that applies to it, has one row with no metric, so
+    that every run appears in the table."""
     rows = []
-    for config, outcome in runs:
-        base = {**config_record(config), "status": outcome.status, "reason": outcome.reason}
+    identified = [*reference_outcomes(list(references)),
+                  *((config_record(config), outcome) for config, outcome in runs)]
+    for record, outcome in identified:
+        base = {**record, "status": outcome.status, "reason": outcome.reason}
         if outcome.status != STATUS_DONE or not outcome.metrics:
             rows.append(base)
             continue
         for key, value in outcome.metrics.items():
-            rows.append({**base, "metric": key, "value": value,
+            metric = parse_key(key)[0]
+            rows.append({**base, "metric": key, "family": metric.family, "value": value,
+                         "std_error": outcome.std_errors.get(key),
                          "samples": outcome.samples.get(key),
-                         "higher_is_better": parse_key(key)[0].higher_is_better})
+                         "higher_is_better": metric.higher_is_better, "target": metric.target,
+                         "caveat": outcome.caveats.get(key)})
     return results_frame_dtypes(pd.DataFrame(rows))
 
 
-def write_results(path: Path, runs: list[tuple[RunConfig, RunOutcome]]) -> pd.DataFrame:
-    """Write ``results.csv`` atomically and return the frame."""
-    frame = results_frame(runs)
+def write_results(path: Path, runs: list[tuple[RunConfig, RunOutcome]],
+                  references: list[tuple[RunConfig, MetricsDocument]] = ()) -> pd.DataFrame:
+    """Write ``results.csv`` (the reference rows first, then the runs) atomically and return
+    the frame."""
+    frame = results_frame(runs, references)
     write_text_atomic(path, frame.to_csv(index=False))
     return frame

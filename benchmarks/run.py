@@ -36,7 +36,7 @@ from latentbench.reports.schema import STATUS_DONE, STATUS_FAILED, RunFiles
 @dataclass
 class RunOutcome:
     """What a run left: its id, ``done`` or ``failed``, the reason, metrics (with the number of
-    samples each averages over) and seconds taken."""
+    samples each averages over and their standard errors) and seconds taken."""
 
     run_id: str
     status: str
@@ -44,6 +44,8 @@ class RunOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     samples: dict[str, int] = field(default_factory=dict)
+    std_errors: dict[str, float] = field(default_factory=dict)
+    caveats: dict[str, str] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=4)
@@ -96,7 +98,8 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
     if finished is not None:
         metrics = folder.read_metrics()
         return RunOutcome(config.run_id, finished[0], finished[1], metrics.values,
-                          samples=metrics.samples)
+                          samples=metrics.samples, std_errors=metrics.std_errors,
+                          caveats=metrics.caveats)
 
     started = time.perf_counter()
     folder.prepare()
@@ -106,7 +109,7 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
     model = build_model(config.model, data.image_shape).to(device)
 
     outcome = train(model, data.train, config.train, config.seed, folder.checkpoint,
-                    progress=progress)
+                    progress=progress, epoch_images=data.train_epoch if data.dynamic else None)
     folder.write_json(RunFiles.TRAIN, outcome.history)
     if outcome.failed:
         folder.write_status(STATUS_FAILED, outcome.reason)
@@ -119,11 +122,13 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
         model, data.test, data.train, config.eval, config.seed, dataset=config.data.dataset,
         default_extractors=(default_extractor(config.data.dataset),),
         load_extractor=extractor_loader(config),
-        real_features=RealFeatureCache(config.data, cache_dir() / "real-features"))
+        real_features=RealFeatureCache(config.data, cache_dir() / "real-features"),
+        binarize=config.data.binarize)
     folder.write_metrics(evaluation)
     write_images(model, data.test, config.eval, config.seed, folder.path, data.test_labels)
     folder.write_json(RunFiles.ENVIRONMENT, environment_info(device))
     folder.write_status(STATUS_DONE)
     folder.remove_checkpoint()  # model.pt now holds the result
     return RunOutcome(config.run_id, STATUS_DONE, metrics=evaluation.values,
-                      seconds=time.perf_counter() - started, samples=evaluation.samples)
+                      seconds=time.perf_counter() - started, samples=evaluation.samples,
+                      std_errors=evaluation.std_errors, caveats=evaluation.caveats)

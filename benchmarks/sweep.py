@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.executors import ExecutorOptions, Pool, open_executor, run_task
+from latentbench.benchmarks.reference import suite_references
 from latentbench.benchmarks.results import run_label, write_results
 from latentbench.benchmarks.run import RunOutcome, execute_run, preflight
 from latentbench.benchmarks.run_folder import RunFolder
@@ -119,6 +120,7 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     total = len(suite.runs)
     finished = [RunFolder(out_dir, c.run_id).status() is not None for c in suite.runs]
     write_suite_file(out_dir, suite.name, suite.description)
+    references = suite_references(list(suite.runs))
     outcomes: dict[int, RunOutcome] = {}
     # Open the executor (start processes, connect) before the bar, so that a scheduler that
     # does not answer ends the command with its one-line error and nothing else.
@@ -133,7 +135,7 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
             sys.stdout.flush()  # one line per run shows up at once in CI logs and pipes, too
             bar.update(1)
             write_results(out_dir / RESULTS_FILE,
-                          [(suite.runs[i], outcomes[i]) for i in sorted(outcomes)])
+                          [(suite.runs[i], outcomes[i]) for i in sorted(outcomes)], references)
 
         pending: deque[int] = deque()
         for index, config in enumerate(suite.runs):

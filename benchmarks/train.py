@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,12 +70,16 @@ def diverged(mean_loss: float) -> str | None:
 
 
 def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed: int,
-          checkpoint: Path, progress: bool = True) -> TrainOutcome:
+          checkpoint: Path, progress: bool = True,
+          epoch_images: Callable[[int, int], torch.Tensor] | None = None) -> TrainOutcome:
     """Train ``model`` on ``train_images`` (float32 ``[N, C, H, W]`` in [0, 1]) with Adam.
 
     Checkpoints go to ``checkpoint`` (the run folder's ``checkpoint.pt``), and training resumes
     from it when it is present and readable. A diverged loss (see :func:`diverged`) stops
     training and returns ``failed`` with the reason, epoch and step; it does not raise.
+    ``epoch_images(epoch, seed)``, when given, supplies each epoch's training images instead
+    (``data.binarize = "dynamic"``: a new Bernoulli draw per epoch, a function of the epoch, so
+    a resumed run sees the same draws).
     """
     device = model.device
     images = train_images.to(device)
@@ -96,6 +101,8 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
         started = time.perf_counter()
         totals: dict[str, torch.Tensor] = {}  # running sums on the device: no sync per step
         pending: list[dict[str, torch.Tensor]] = []  # logged since the last read, not yet summed
+        if epoch_images is not None:  # data.binarize = "dynamic": a new draw each epoch
+            images = epoch_images(epoch, seed).to(device)
         order = epoch_permutation(len(images), seed, epoch, device)
         bar = tqdm(order.split(spec.batch_size), total=steps, leave=False, mininterval=1.0,
                    desc=f"epoch {epoch + 1}/{spec.epochs}", disable=None if progress else True)

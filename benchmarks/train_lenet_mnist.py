@@ -1,8 +1,9 @@
 """Retrain the shipped ``lenet-mnist`` weights.
 
 ``python -m latentbench.benchmarks.train_lenet_mnist`` trains on the mnist5k training split
-(4,000 digits) with :data:`~latentbench.metrics.lenet.LENET_MNIST_TRAINING` on one thread, writes
-``metrics/weights/lenet-mnist.pt`` and prints its sha256 (the value of
+(4,000 digits) with :data:`~latentbench.metrics.lenet.LENET_MNIST_TRAINING` on one thread,
+computes the mean and std of its features on those training digits (the standardisation the
+file stores), writes ``metrics/weights/lenet-mnist.pt`` and prints its sha256 (the value of
 :data:`~latentbench.metrics.lenet.LENET_MNIST_SHA256`) and its accuracy on the 1,000 test digits.
 
 It lives in ``benchmarks`` rather than next to the weights in ``metrics`` because it needs the

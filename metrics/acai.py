@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from latentbench.metrics.context import EvalContext
-from latentbench.metrics.interpolation import evaluation_paths, path_details
+from latentbench.metrics.interpolation import evaluation_paths, path_details, standard_error
 from latentbench.metrics.line_images import draw_lines
 from latentbench.metrics.registry import Score, register_metric
 
@@ -256,6 +256,10 @@ def acai_scores(ctx: EvalContext) -> dict[str, Score]:
     The paths are :func:`~latentbench.metrics.interpolation.evaluation_paths` (``interp_pairs``
     × ``interp_steps`` between random test pairs, endpoints included, on ``interp_path``; ACAI
     uses 16 × 16 on a straight line), decoded to [0, 1] and mapped to [−1, 1] by ``2x − 1``.
+
+    The paths are the independent units, so both standard errors are the std over paths / √paths:
+    of each path's mean distance (whose mean is the Mean Distance, every path having the same
+    steps), and of each path's smoothness with the undefined ones as 0 (as in the mean).
     """
 
     def compute() -> dict[str, Score]:
@@ -264,24 +268,33 @@ def acai_scores(ctx: EvalContext) -> dict[str, Score]:
         pairs, steps = scores.angle.shape
         details = {**path_details(ctx), "pairs": pairs, "steps": steps}
         undefined = int(np.isnan(scores.smoothness).sum())
+        smoothness_error = (standard_error(np.nan_to_num(scores.smoothness, nan=0.0))
+                            if undefined < pairs else None)
         return {
-            "mean_distance": Score(scores.mean_distance, samples=pairs * steps, details=details),
-            "smoothness": Score(scores.mean_smoothness, samples=pairs,
-                                details={**details, "undefined_pairs_counted_as_0": undefined}),
+            "mean_distance": Score(
+                scores.mean_distance, samples=pairs * steps,
+                std_error=standard_error(scores.distance.mean(1)),
+                details={**details, "std_error_method": "std over paths of their mean "
+                                                        "distance (n − 1) / √paths"}),
+            "smoothness": Score(
+                scores.mean_smoothness, samples=pairs, std_error=smoothness_error,
+                details={**details, "undefined_pairs_counted_as_0": undefined,
+                         "std_error_method": "std over paths (undefined as 0, n − 1) / "
+                                             "√paths"}),
         }
 
     return ctx.shared(("acai_scores",), compute)
 
 
-@register_metric("acai_mean_distance", higher_is_better=False, needs={"encode"},
-                 unit="cosine distance", datasets={"lines"})
+@register_metric("acai_mean_distance", higher_is_better=False, family="interpolation",
+                 needs={"encode"}, unit="cosine distance", datasets={"lines"})
 def acai_mean_distance(ctx: EvalContext) -> Score:
     """ACAI Mean Distance: cosine distance of decoded interpolants to the nearest true line."""
     return acai_scores(ctx)["mean_distance"]
 
 
-@register_metric("acai_smoothness", higher_is_better=False, needs={"encode"}, unit="ratio",
-                 datasets={"lines"})
+@register_metric("acai_smoothness", higher_is_better=False, family="interpolation",
+                 needs={"encode"}, unit="ratio", datasets={"lines"})
 def acai_smoothness(ctx: EvalContext) -> Score:
     """ACAI Smoothness: largest step of the nearest line's angle over its total change."""
     return acai_scores(ctx)["smoothness"]

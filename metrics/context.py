@@ -64,8 +64,10 @@ class EvalSettings:
         fake_samples: generated samples for the distribution metrics (FID, KID, PRDC,
             checkerboard); ``None``: as many as there are test images, so both sets have equal N
             (FID is biased upward at small N and compares only at equal N).
-        kid_subsets, kid_subset_size: KID's random subsets (torchmetrics' 100 × 1,000; clipped
-            to the set sizes).
+        kid_subsets, kid_subset_size: KID's random subsets: ``kid_subsets`` of
+            ``kid_subset_size`` rows from each set (torchmetrics' 100 × 1,000). ``None``: 1,000,
+            at most half the smaller set, so that the subsets' spread is a standard error; a
+            size that reaches the smaller set is clipped to half of it, with a warning.
         interp_pairs, interp_steps: interpolations between random pairs of test images (a GAN:
             of prior samples) and the points on each, endpoints included (ACAI: 16 × 16).
         interp_path: ``lerp`` (straight line in latent space) or ``slerp`` (great circle).
@@ -80,7 +82,7 @@ class EvalSettings:
 
     fake_samples: int | None = None
     kid_subsets: int = 100
-    kid_subset_size: int = 1000
+    kid_subset_size: int | None = None
     interp_pairs: int = 16
     interp_steps: int = 16
     interp_path: str = "lerp"
@@ -95,7 +97,7 @@ class EvalSettings:
                               ("interp_pairs", 1), ("interp_steps", 3), ("ppl_pairs", 2),
                               ("iwae_k", 1)):
             value = getattr(self, name)
-            if value is None and name == "fake_samples":
+            if value is None and name in ("fake_samples", "kid_subset_size"):
                 continue
             # Stored as the plain int check_int returns (a numpy integer passes the check), so
             # the run id's JSON can hold it.
@@ -180,6 +182,8 @@ class EvalContext:
         dataset: the dataset's registered name (ACAI scores exist only on ``lines``).
         load_extractor: name → feature extractor, for feature-space metrics.
         real_features: disk cache of real-data feature sets; ``None`` computes them each time.
+        binarize: the data's ``data.binarize`` (none, static, dynamic), recorded with the
+            likelihood scores.
     """
 
     model: LatentModel
@@ -191,6 +195,7 @@ class EvalContext:
     dataset: str = ""
     load_extractor: Callable[[str], FeatureExtractor] | None = None
     real_features: RealFeatureStore | None = None
+    binarize: str = "none"
     _extractors: dict[str, FeatureExtractor] = field(default_factory=dict, repr=False)
     _feature_sets: dict[tuple[str, str], FeatureSet] = field(default_factory=dict, repr=False)
     _shared: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
@@ -228,8 +233,10 @@ class EvalContext:
         test images. Every sample-based metric and feature space sees these same samples."""
         count = self.settings.fake_samples or len(self.test_images)
         generator = self.generator()
-        chunks = [self.model.sample(min(self.batch_size, count - start), generator=generator)
-                  .float().cpu() for start in range(0, count, self.batch_size)]
+        with torch.no_grad():  # samples are data for the metrics, never differentiated
+            chunks = [self.model.sample(min(self.batch_size, count - start),
+                                        generator=generator).float().cpu()
+                      for start in range(0, count, self.batch_size)]
         return torch.cat(chunks)
 
     def extractor(self, name: str) -> FeatureExtractor:

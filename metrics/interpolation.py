@@ -5,7 +5,7 @@ means) or between two draws of the distribution the model samples from (a GAN:
 :meth:`~latentbench.models.protocol.LatentModel.sample_latent`, the prior N(0, I)). It is
 decoded at ``T`` evenly spaced points, endpoints included, and the decodes are embedded by a
 feature extractor; with :math:`d_t = \lVert f(x_{t+1}) - f(x_t) \rVert` (Euclidean feature
-distance between consecutive decodes), METRICS.md "Interpolation" defines:
+distance between consecutive decodes), docs/metrics.md "Interpolation" defines:
 
 - ``interp_smoothness`` = :math:`\max_t d_t / \sum_t d_t - 1/(T - 1)`: 0 when the decodes move
   at an even pace, :math:`1 - 1/(T - 1)` when all the change happens in one step (ACAI's
@@ -13,7 +13,15 @@ distance between consecutive decodes), METRICS.md "Interpolation" defines:
 - ``interp_straightness`` = :math:`\sum_t d_t / d(x_0, x_{T-1})`: 1 for a straight path in
   feature space, larger for a detour;
 - ``ppl``: StyleGAN's perceptual path length, the mean squared feature speed along the path;
+- ``ppl_ratio``: the PPL over the mean squared feature distance between the paths' endpoints,
+  free of the feature scale (≈ 1 for decodes that move through feature space at constant
+  velocity);
 - ``interp_fid``: the FID of decoded midpoints (t = ½) against the test images.
+
+Every score carries a standard error (:attr:`Score.std_error`, with ``std_error_method`` in its
+details): the std over paths / √paths for the per-path scores, the std of the kept per-pair
+values / √kept for the PPL, a bootstrap over pairs for the PPL ratio and over the midpoints for
+``interp_fid``.
 
 Decoders that unpool with encoder switches (``unpool-max``) have no switches between two
 images: the switches of either endpoint would leak that image into the path (a crossfade in
@@ -25,6 +33,7 @@ value goes to the top-left of its cell, as when sampling — and the scores say 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +41,7 @@ import torch
 from torch import Tensor
 
 from latentbench.metrics.context import INTERPOLATION_PATHS, EvalContext
-from latentbench.metrics.frechet import frechet_distance
+from latentbench.metrics.frechet import bootstrap_counts, frechet_bootstrap, frechet_distance
 from latentbench.metrics.registry import Score, register_metric
 from latentbench.models.registry import check_int
 
@@ -41,6 +50,12 @@ from latentbench.models.registry import check_int
 SLERP_MIN_SINE = 1e-7
 #: The feature set of the decoded midpoints, as named in :meth:`EvalContext.feature_set`.
 MIDPOINTS = "interp_midpoints"
+#: Bootstrap resamples of the midpoints for the standard error of ``interp_fid`` (measured on 2
+#: shared cores at 1,000 midpoints: ≈ 0.2 s each at d = 2048, ≈ 15 ms at d = 128).
+INTERP_FID_BOOTSTRAP = 20
+#: Bootstrap resamples of the pairs for the standard error of ``ppl_ratio`` (a percentile and
+#: two means each: cheap).
+PPL_RATIO_BOOTSTRAP = 200
 
 
 # --------------------------------------------------------------------------- paths in latent space
@@ -213,19 +228,32 @@ def path_straightness(features: Tensor) -> Tensor:
     return torch.where(chord > 0, length / torch.where(chord > 0, chord, 1), torch.nan)
 
 
-def trimmed_mean(values: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, int]:
-    """Mean of the values between the ``low`` and ``high`` percentiles, bounds included.
+def trimmed_values(values: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """The values between the ``low`` and ``high`` percentiles, bounds included, in order.
 
     StyleGAN's PPL rule: the bounds are the order statistics just below / above the
     percentiles (``method="lower"`` / ``"higher"``), so no value is interpolated.
+    """
+    lo = np.percentile(values, low, method="lower")
+    hi = np.percentile(values, high, method="higher")
+    return values[(values >= lo) & (values <= hi)]
+
+
+def trimmed_mean(values: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, int]:
+    """Mean of :func:`trimmed_values`.
 
     Returns:
         The mean and how many values it kept.
     """
-    lo = np.percentile(values, low, method="lower")
-    hi = np.percentile(values, high, method="higher")
-    kept = values[(values >= lo) & (values <= hi)]
+    kept = trimmed_values(values, low, high)
     return float(kept.mean()), int(kept.size)
+
+
+def standard_error(values: np.ndarray | Tensor) -> float | None:
+    """``std(values) / √n`` (normaliser n − 1) of finite values; ``None`` for fewer than two."""
+    array = np.asarray(values, dtype=np.float64)
+    array = array[np.isfinite(array)]
+    return float(array.std(ddof=1) / np.sqrt(array.size)) if array.size >= 2 else None
 
 
 # --------------------------------------------------------------------- decoding paths of a model
@@ -367,20 +395,26 @@ def _mean_defined(values: Tensor) -> tuple[float, int]:
     return (float(defined.mean()) if len(defined) else float("nan")), len(defined)
 
 
+#: How the per-path scores' standard error is computed.
+PER_PATH_STD_ERROR = "std over the defined paths (n − 1) / √paths"
+
+
 def _path_score(ctx: EvalContext, extractor: str, score: Callable[[Tensor], Tensor]) -> Score:
     paths = evaluation_paths(ctx)
     features = image_features(ctx, extractor, paths.flatten(0, 1))
     per_path = score(features.view(paths.shape[0], paths.shape[1], -1))
     value, defined = _mean_defined(per_path)
-    return Score(value, samples=defined,
+    return Score(value, samples=defined, std_error=standard_error(per_path),
                  details={**path_details(ctx), "pairs": len(per_path), "steps": paths.shape[1],
-                          "undefined_pairs": len(per_path) - defined})
+                          "undefined_pairs": len(per_path) - defined,
+                          "std_error_method": PER_PATH_STD_ERROR})
 
 
 # ------------------------------------------------------------------------------ registered metrics
 
 
-@register_metric("interp_smoothness", higher_is_better=False, unit="ratio", feature_space=True)
+@register_metric("interp_smoothness", higher_is_better=False, family="interpolation", unit="ratio",
+                 feature_space=True)
 def interp_smoothness(ctx: EvalContext, extractor: str) -> Score:
     """Largest feature step over the path's length, minus 1/(T − 1): 0 = uniform motion.
 
@@ -391,7 +425,8 @@ def interp_smoothness(ctx: EvalContext, extractor: str) -> Score:
     return _path_score(ctx, extractor, path_smoothness)
 
 
-@register_metric("interp_straightness", higher_is_better=False, unit="ratio", feature_space=True)
+@register_metric("interp_straightness", higher_is_better=False, family="interpolation",
+                 unit="ratio", feature_space=True)
 def interp_straightness(ctx: EvalContext, extractor: str) -> Score:
     """Feature path length over the endpoints' feature distance: 1 = straight.
 
@@ -401,9 +436,52 @@ def interp_straightness(ctx: EvalContext, extractor: str) -> Score:
     return _path_score(ctx, extractor, path_straightness)
 
 
-@register_metric("ppl", higher_is_better=False, needs={"sample"}, unit="squared feature dist",
-                 feature_space=True)
-@torch.no_grad()
+@dataclass(frozen=True)
+class PathLengthPass:
+    """The draws and per-pair values behind ``ppl`` and ``ppl_ratio`` in one feature space.
+
+    Attributes:
+        z0, z1: the path endpoints, float64 ``[n, latent_dim]`` on the CPU.
+        distance: float64 ``[n]``, each pair's squared feature distance over ε².
+    """
+
+    z0: Tensor
+    z1: Tensor
+    distance: np.ndarray
+
+
+def path_length_pass(ctx: EvalContext, extractor: str) -> PathLengthPass:
+    """The PPL draws and per-pair values (see :func:`ppl`), computed once per evaluation and
+    feature space and shared by ``ppl`` and ``ppl_ratio``."""
+
+    @torch.no_grad()
+    def compute() -> PathLengthPass:
+        s = ctx.settings
+        generator = ctx.generator()
+        z0 = ctx.model.sample_latent(s.ppl_pairs, generator=generator).cpu().double()
+        z1 = ctx.model.sample_latent(s.ppl_pairs, generator=generator).cpu().double()
+        t = torch.rand(s.ppl_pairs, generator=generator, dtype=torch.float64)
+        ends = torch.stack([interpolate(z0, z1, t, s.interp_path),
+                            interpolate(z0, z1, t + s.ppl_epsilon, s.interp_path)], dim=1)
+        # Both ends of a step go through the decoder in the same batch, side by side, so that
+        # batch-size-dependent kernels cannot add a difference of their own that ε² would
+        # magnify.
+        features = decoded_features(ctx, extractor, ends.flatten(0, 1)).view(s.ppl_pairs, 2, -1)
+        distance = (features[:, 1] - features[:, 0]).square().sum(1) / s.ppl_epsilon**2
+        return PathLengthPass(z0, z1, distance.numpy())
+
+    return ctx.shared(("path_length", extractor), compute)
+
+
+def _ppl_details(ctx: EvalContext) -> dict[str, Any]:
+    s = ctx.settings
+    return {"path": s.interp_path, "epsilon": s.ppl_epsilon,
+            "distance": "squared Euclidean of features",
+            "endpoints": "latent draws (sample_latent)"}
+
+
+@register_metric("ppl", higher_is_better=False, family="interpolation", needs={"sample"},
+                 unit="squared feature dist", feature_space=True)
 def ppl(ctx: EvalContext, extractor: str) -> Score:
     r"""Perceptual path length: mean squared feature speed along latent paths (StyleGAN).
 
@@ -422,26 +500,60 @@ def ppl(ctx: EvalContext, extractor: str) -> Score:
 
     The distance is the *squared Euclidean* distance of the extractor's features. StyleGAN's
     LPIPS is itself a (weighted) squared distance of normalised VGG features, so both are
-    squared distances over ε²; the numbers are on the scale of the extractor's features and
-    compare only within one extractor. The codes are interpolated in float64 but decoded in the
-    model's float32, whose round-off, divided by ε², sets a noise floor (as in StyleGAN).
+    squared distances over ε²; the numbers are on the scale of the extractor's features
+    (features scaled by c give c² times the PPL) and compare only within one extractor —
+    ``ppl_ratio`` is the scale-free companion. The codes are interpolated in float64 but decoded
+    in the model's float32, whose round-off, divided by ε², sets a noise floor (as in StyleGAN).
+    The standard error is the std of the kept per-pair values over √kept.
     """
-    s = ctx.settings
-    generator = ctx.generator()
-    z0 = ctx.model.sample_latent(s.ppl_pairs, generator=generator).cpu().double()
-    z1 = ctx.model.sample_latent(s.ppl_pairs, generator=generator).cpu().double()
-    t = torch.rand(s.ppl_pairs, generator=generator, dtype=torch.float64)
-    ends = torch.stack([interpolate(z0, z1, t, s.interp_path),
-                        interpolate(z0, z1, t + s.ppl_epsilon, s.interp_path)], dim=1)
-    # Both ends of a step go through the decoder in the same batch, side by side, so that
-    # batch-size-dependent kernels cannot add a difference of their own that ε² would magnify.
-    features = decoded_features(ctx, extractor, ends.flatten(0, 1)).view(s.ppl_pairs, 2, -1)
-    distance = (features[:, 1] - features[:, 0]).square().sum(1) / s.ppl_epsilon**2
-    value, kept = trimmed_mean(distance.numpy())
-    return Score(value, samples=s.ppl_pairs,
-                 details={"path": s.interp_path, "epsilon": s.ppl_epsilon, "kept": kept,
-                          "distance": "squared Euclidean of features",
-                          "endpoints": "latent draws (sample_latent)"})
+    kept = trimmed_values(path_length_pass(ctx, extractor).distance)
+    return Score(float(kept.mean()), samples=ctx.settings.ppl_pairs,
+                 std_error=standard_error(kept),
+                 details={**_ppl_details(ctx), "kept": int(kept.size),
+                          "std_error_method": "std of the kept per-pair values (n − 1) / √kept"})
+
+
+@register_metric("ppl_ratio", higher_is_better=False, family="interpolation", needs={"sample"},
+                 unit="ratio", feature_space=True)
+@torch.no_grad()
+def ppl_ratio(ctx: EvalContext, extractor: str) -> Score:
+    r"""PPL over the mean squared feature distance of the path endpoints: scale-free.
+
+    .. math::
+        \mathrm{PPL\ ratio} = \mathrm{PPL} \,/\,
+            \mathbb E_{z_1, z_2}\big\lVert f(G(z_1)) - f(G(z_2))\big\rVert^2
+
+    on the same pairs as :func:`ppl` (same draws, same features): scaling the features by any
+    c multiplies both by c², so the ratio does not depend on the extractor's scale. Per path,
+    :math:`\int_0^1 \lVert \dot f \rVert^2 dt \ge \lVert f(1) - f(0) \rVert^2` (Cauchy–Schwarz
+    and the triangle inequality), with equality when the decodes move through feature space at
+    a constant velocity (a linear decoder on ``lerp``): ≈ 1 is the floor (a little below, from
+    the trimming of the PPL's largest values), larger for paths that speed up, slow down or
+    detour. NaN when every pair of endpoints decodes to the same features (the PPL is then 0
+    too). The standard error is a bootstrap over the pairs (200 resamples, the trimming redone
+    in each).
+    """
+    lengths = path_length_pass(ctx, extractor)
+    pairs = len(lengths.distance)
+    ends = torch.stack([lengths.z0, lengths.z1], dim=1).flatten(0, 1)
+    features = decoded_features(ctx, extractor, ends).view(pairs, 2, -1)
+    chord = (features[:, 1] - features[:, 0]).square().sum(1).numpy()
+
+    def ratio(index: np.ndarray | slice) -> float:
+        denominator = float(chord[index].mean())
+        numerator = float(trimmed_values(lengths.distance[index]).mean())
+        return numerator / denominator if denominator > 0 else float("nan")
+
+    value = ratio(slice(None))
+    rows = np.arange(pairs)
+    resampled = np.array([ratio(np.repeat(rows, counts)) for counts in
+                          bootstrap_counts(pairs, PPL_RATIO_BOOTSTRAP, ctx.seed)])
+    finite = resampled[np.isfinite(resampled)]
+    std_error = float(finite.std(ddof=1)) if np.isfinite(value) and finite.size >= 2 else None
+    return Score(value, samples=pairs, std_error=std_error,
+                 details={**_ppl_details(ctx), "endpoint_sq_distance": float(chord.mean()),
+                          "std_error_method": f"bootstrap over pairs ({PPL_RATIO_BOOTSTRAP} "
+                                              f"resamples, trimming redone, seed ctx.seed)"})
 
 
 def midpoint_count(ctx: EvalContext) -> int:
@@ -462,15 +574,27 @@ def decoded_midpoints(ctx: EvalContext) -> Tensor:
     return ctx.shared(("interpolation_midpoints", path, count), compute)
 
 
-@register_metric("interp_fid", higher_is_better=False, feature_space=True)
+@register_metric("interp_fid", higher_is_better=False, family="interpolation",
+                 feature_space=True)
 def interp_fid(ctx: EvalContext, extractor: str) -> Score:
     """FID of decoded interpolation midpoints (t = ½) against the test images.
 
     As many midpoints as test images (:func:`midpoint_count`), each between two random test
     codes (a GAN: two latent draws), on ``settings.interp_path``. A realistic midpoint scores
-    like a sample from the data; a crossfade of two images does not.
+    like a sample from the data; a crossfade of two images does not. The standard error is the
+    std of the FIDs of :data:`INTERP_FID_BOOTSTRAP` bootstrap resamples of the midpoints (the
+    test set fixed; :func:`~latentbench.metrics.frechet.frechet_bootstrap` with the
+    multiplicities of :func:`~latentbench.metrics.frechet.bootstrap_counts` seeded with
+    ``ctx.seed``).
     """
     fake = ctx.feature_set(extractor, MIDPOINTS, lambda: decoded_midpoints(ctx))
     real = ctx.feature_set(extractor, "test")
+    # Fréchet distance is symmetric: the midpoints go where frechet_bootstrap resamples.
+    resampled = frechet_bootstrap(fake.features, real.mean, real.cov,
+                                  bootstrap_counts(fake.n, INTERP_FID_BOOTSTRAP, ctx.seed))
     return Score(frechet_distance(fake.mean, fake.cov, real.mean, real.cov), samples=fake.n,
-                 details={**path_details(ctx), "real": real.n})
+                 std_error=float(resampled.std(ddof=1)),
+                 details={**path_details(ctx), "real": real.n,
+                          "std_error_method": f"bootstrap over the midpoints "
+                                              f"({INTERP_FID_BOOTSTRAP} resamples, test set "
+                                              f"fixed, seed ctx.seed)"})

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from latentbench.metrics.context import EvalContext
+from latentbench.metrics.reconstruction import likelihood_details, per_image_score
 from latentbench.metrics.registry import Score, register_metric
 from latentbench.models.protocol import LatentModel, Posterior
 from latentbench.models.registry import check_int
@@ -95,17 +96,16 @@ def iwae_bound(model: LatentModel, x: Tensor, k: int, generator: torch.Generator
     return total - math.log(k)
 
 
-@register_metric("iwae_nll", higher_is_better=False, needs={"variational"}, unit="nats/image")
+@register_metric("iwae_nll", higher_is_better=False, family="likelihood", bound=True,
+                 needs={"variational"}, unit="nats/image")
 def iwae_nll(ctx: EvalContext) -> Score:
     """Test NLL estimate −L_k, the IWAE bound with k = eval.iwae_k samples, averaged over images.
 
     An upper bound on −log p(x) in expectation that tightens as k grows (≤ ``neg_elbo``);
-    compare models at equal k. Details: ``k`` and ``standard_error``, the spread of −L_k over
-    test images divided by √N.
+    compare models at equal k. ``std_error``: the spread of the per-image −L_k over test images
+    divided by √N; details: ``k``, the likelihood and the binarisation.
     """
     k, generator = ctx.settings.iwae_k, ctx.generator()
     bounds = torch.cat([iwae_bound(ctx.model, x, k, generator)
                         for x in ctx.batches(ctx.test_images)])
-    nll = -bounds
-    return Score(float(nll.mean()), samples=len(nll),
-                 details={"k": k, "standard_error": float(nll.std() / math.sqrt(len(nll)))})
+    return per_image_score(-bounds, details={"k": k, **likelihood_details(ctx)})

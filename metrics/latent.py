@@ -3,14 +3,23 @@ and how well the encoded test set fills the distribution the model samples its c
 
 - ``active_units`` (Burda et al. 2016): unit u is active if Var_x(E_q[z_u | x]) > 0.01.
 - ``mutual_info``: I_q(x; z) of the encoder's joint q(x, z) = p_data(x) q(z|x), estimated as He
-  et al. (2019, "Lagging Inference Networks") do, over the whole test split.
+  et al. (2019, "Lagging Inference Networks") do, over the test split and as much of the train
+  split as :data:`MI_MAX_POINTS` allows: the estimate cannot exceed log N of the points used.
 - ``agg_posterior_kl``: KL(q(z) ‖ p(z)) of the aggregate posterior q(z) = E_x q(z|x) from the
-  prior, by ELBO surgery (Hoffman & Johnson 2016): rate = I_q + KL(q(z) ‖ p(z)). Its details hold
-  the KL per latent dimension.
+  prior, by ELBO surgery (Hoffman & Johnson 2016): rate = I_q + KL(q(z) ‖ p(z)), over the same
+  points. Its details hold the KL per latent dimension. When I_q sits at log N it is only an
+  upper bound, and carries a caveat: kept, never ranked.
 - ``prior_mmd``: MMD² between codes of test images and codes the model samples from (WAE, IMQ
   kernel).
-- ``prior_coverage``, ``prior_holes``: PRDC-style coverage in latent space, encoded test means as
-  the "real" set and sampled codes as the "fake" one.
+- ``prior_coverage``, ``prior_holes``: PRDC-style coverage in latent space, draws from the
+  aggregate posterior (one z ~ q(z|x) per test image; an AE: its codes) as the "real" set and
+  sampled codes as the "fake" one. Posterior *means* would not do: they are shrunk towards 0
+  (Var μ = 1 − E σ² for a q(z) that is exactly N(0, I)), so a perfect aggregate posterior with
+  E σ² = 0.6 would cover 0.24 of the prior instead of ~0.97.
+
+Each score carries a standard error over the test images (``std_error_method`` in its
+details): a bootstrap of the test points for the counts, coverages and the MMD, the spread of
+the per-point terms for the information and the KL.
 
 "The prior" is the distribution :meth:`~latentbench.models.protocol.LatentModel.sample` decodes,
 as :meth:`sample_latent` draws it: N(0, I) for a VAE; for an AE, which has no prior, the Gaussian
@@ -27,12 +36,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from latentbench.metrics.context import EvalContext
 from latentbench.metrics.feature_input import feature_matrix
-from latentbench.metrics.prdc import prdc
+from latentbench.metrics.frechet import bootstrap_counts
+from latentbench.metrics.prdc import coverage_bootstrap, prdc, prdc_bootstrap
 from latentbench.metrics.registry import Score, register_metric
 from latentbench.models.gaussian import kl_normal, reparameterize
 
@@ -42,6 +53,13 @@ ACTIVITY_THRESHOLD = 0.01
 COVERAGE_K = 5
 #: Multiples of 2·d_z·σ²_p summed in the IMQ kernel (Tolstikhin et al. 2018, WAE code).
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+#: Points of the mutual information estimate at most: every test image, then train images up to
+#: this total. The estimate is bounded by log N (8.5 nats at 5,000) and costs N² d_z (≈ 1 s).
+MI_MAX_POINTS = 5000
+#: An information estimate within this many nats of log N sits at the estimator's ceiling.
+LOG_N_TOLERANCE = 0.05
+#: Bootstrap resamples of the test points behind the latent standard errors.
+BOOTSTRAP_ROUNDS = 30
 # float64 entries of one pairwise block (32 MiB): the N × N matrices of the mutual information and
 # the MMD never exist whole, so 50,000 codes cost no more memory than 1,000.
 _BLOCK_ENTRIES = 2**22
@@ -86,10 +104,10 @@ def _log_density_block(z: Tensor, mean: Tensor, inv_var: Tensor, scaled_mean: Te
     return quadratic.addmm_(z, scaled_mean.T, alpha=-2.0).mul_(-0.5)
 
 
-def mutual_information(mean: Tensor, logvar: Tensor, z: Tensor | None = None,
-                       generator: torch.Generator | None = None) -> float:
-    r"""Mutual information :math:`I_q(x; z)` between the images and their codes under the
-    encoder, estimated over the N given posteriors (He et al. 2019).
+def mutual_information_terms(mean: Tensor, logvar: Tensor, z: Tensor | None = None,
+                             generator: torch.Generator | None = None) -> Tensor:
+    r"""The per-posterior terms of the mutual information :math:`I_q(x; z)` between the images
+    and their codes under the encoder, estimated over the N given posteriors (He et al. 2019).
 
     .. math::
         \hat I = \frac1N \sum_i \Big[\log q(z_i \mid x_i) - \log \hat q(z_i)\Big], \quad
@@ -112,7 +130,9 @@ def mutual_information(mean: Tensor, logvar: Tensor, z: Tensor | None = None,
         generator: CPU generator for the draws when ``z`` is ``None``.
 
     Returns:
-        :math:`\hat I` in nats, in :math:`(-\infty, \log N]`; 0 when all posteriors are equal.
+        The terms :math:`\log q(z_i \mid x_i) - \log \hat q(z_i)` of :math:`\hat I`, one per
+        posterior, float64 ``[N]``: each at most :math:`\log N`, their mean the estimate.
+        :func:`mutual_information` is their mean.
 
     Raises:
         ValueError: shapes differ, fewer than 2 rows, or non-finite entries.
@@ -140,13 +160,26 @@ def mutual_information(mean: Tensor, logvar: Tensor, z: Tensor | None = None,
         block = _log_density_block(z[start:stop], mean, inv_var, scaled_mean, offset)
         own[start:stop] = block.diagonal(offset=start)
         aggregate[start:stop] = torch.logsumexp(block, dim=1)
-    return float((own - aggregate).mean()) + math.log(count)
+    return own - aggregate + math.log(count)
 
 
-def _imq_sum(a: Tensor, b: Tensor, constants: tuple[float, ...], same: bool) -> float:
+def mutual_information(mean: Tensor, logvar: Tensor, z: Tensor | None = None,
+                       generator: torch.Generator | None = None) -> float:
+    r""":math:`\hat I` of :func:`mutual_information_terms`, in nats, in (−∞, log N]; 0 when
+    all posteriors are equal."""
+    return float(mutual_information_terms(mean, logvar, z, generator).mean())
+
+
+def _imq_sum(a: Tensor, b: Tensor, constants: tuple[float, ...], same: bool,
+             weights: Tensor | None = None) -> tuple[float, Tensor | None]:
     """Σ_s Σ_{i,j} C_s / (C_s + ‖a_i − b_j‖²), over i ≠ j when ``same`` (a is b). Callers centre
-    the points: ‖a‖² + ‖b‖² − 2 aᵀb then loses digits only at the scale of their spread."""
+    the points: ‖a‖² + ‖b‖² − 2 aᵀb then loses digits only at the scale of their spread.
+
+    With ``weights`` ``[B, len(a)]`` (bootstrap multiplicities of a's points) also the B
+    weighted sums Σ_{i,j} w_i k(a_i, b_j) — Σ_{i≠j} w_i w_j k(a_i, a_j) when ``same`` — from the
+    same kernel blocks, one matrix product each; else ``None``."""
     total = 0.0
+    weighted = None if weights is None else torch.zeros(len(weights), dtype=torch.float64)
     rows = _rows_per_block(len(b))
     a_sq, b_sq = a.square().sum(1), b.square().sum(1)
     # Two buffers for every block and scale: fresh block-sized temporaries cost page faults,
@@ -162,9 +195,17 @@ def _imq_sum(a: Tensor, b: Tensor, constants: tuple[float, ...], same: bool) -> 
             # where subtracting k(x, x) = 1 would leave the round-off of a computed 0.
             block.diagonal(offset=start).fill_(math.inf)
         out = kernel[:len(block)]
+        if weights is None:
+            for c in constants:
+                total += c * float(torch.add(block, c, out=out).reciprocal_().sum())
+            continue
+        summed = torch.zeros_like(out)
         for c in constants:
-            total += c * float(torch.add(block, c, out=out).reciprocal_().sum())
-    return total
+            summed.add_(torch.add(block, c, out=out).reciprocal_(), alpha=c)
+        total += float(summed.sum())
+        products = weights[:, start:start + len(block)] @ summed  # [B, len(b)]
+        weighted += (products * weights).sum(1) if same else products.sum(1)
+    return total, weighted
 
 
 def imq_mmd2(x: Tensor, y: Tensor, prior_variance: float = 1.0,
@@ -209,9 +250,37 @@ def imq_mmd2(x: Tensor, y: Tensor, prior_variance: float = 1.0,
     centre = torch.cat([x, y]).mean(0)
     x, y = x - centre, y - centre
     n, m = len(x), len(y)
-    return (_imq_sum(x, x, constants, same=True) / (n * (n - 1))
-            + _imq_sum(y, y, constants, same=True) / (m * (m - 1))
-            - 2.0 * _imq_sum(x, y, constants, same=False) / (n * m))
+    return (_imq_sum(x, x, constants, same=True)[0] / (n * (n - 1))
+            + _imq_sum(y, y, constants, same=True)[0] / (m * (m - 1))
+            - 2.0 * _imq_sum(x, y, constants, same=False)[0] / (n * m))
+
+
+def imq_mmd2_bootstrap(x: Tensor, y: Tensor, counts: Tensor, prior_variance: float = 1.0,
+                       scales: tuple[float, ...] = IMQ_SCALES) -> Tensor:
+    """:func:`imq_mmd2` of bootstrap resamples of ``x`` against ``y`` as it is: resample b
+    holds x_i ``counts[b, i]`` times. The within-x sum runs over pairs of distinct original
+    points, Σ_{i≠j} w_i w_j k(x_i, x_j) / ((Σw)² − Σw²): pairs of a point's own copies, whose
+    kernel is k(x, x), would bias every resample upward. With ``counts`` all ones the values
+    are :func:`imq_mmd2`'s. One pass over the kernel blocks serves all B resamples.
+
+    Returns:
+        float64 ``[B]``.
+    """
+    x, y = _codes("x", x), _codes("y", y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y differ in dimension: {x.shape[1]} vs {y.shape[1]}")
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    if counts.ndim != 2 or counts.shape[1] != len(x):
+        raise ValueError(f"counts must be [B, {len(x)}], got {tuple(counts.shape)}")
+    constants = tuple(2.0 * x.shape[1] * prior_variance * s for s in scales)
+    centre = torch.cat([x, y]).mean(0)
+    x, y = x - centre, y - centre
+    m = len(y)
+    within_y = _imq_sum(y, y, constants, same=True)[0] / (m * (m - 1))
+    within_x = _imq_sum(x, x, constants, same=True, weights=counts)[1]
+    cross = _imq_sum(x, y, constants, same=False, weights=counts)[1]
+    total, squares = counts.sum(1), counts.square().sum(1)
+    return within_x / (total.square() - squares) + within_y - 2.0 * cross / (total * m)
 
 
 def latent_holes(encoded: Tensor, prior: Tensor, k: int = COVERAGE_K) -> float:
@@ -227,7 +296,7 @@ def latent_holes(encoded: Tensor, prior: Tensor, k: int = COVERAGE_K) -> float:
     whose balls are the same but whose count runs over the encoded points.
 
     Args:
-        encoded: encoded test means ``[N, d_z]``.
+        encoded: encoded test points ``[N, d_z]`` (draws z ~ q(z|x); an AE: its codes).
         prior: codes drawn from the model's sampling distribution ``[M, d_z]``.
         k: the neighbour whose distance is a prior point's radius; both sets need more than k
             points.
@@ -248,7 +317,8 @@ def latent_draws(ctx: EvalContext) -> dict[str, Tensor]:
         ``prior``: N codes from the model's sampling distribution (N test images), drawn first
         from :meth:`EvalContext.generator`; ``posterior``: one z ~ q(z|x) per test image, drawn
         after them from the same generator (so independent of them), or the codes themselves
-        for a deterministic encoder. float64 ``[N, d_z]`` on the CPU.
+        for a deterministic encoder: together, N draws from the aggregate posterior q(z).
+        float64 ``[N, d_z]`` on the CPU.
     """
 
     def draw() -> dict[str, Tensor]:
@@ -262,62 +332,167 @@ def latent_draws(ctx: EvalContext) -> dict[str, Tensor]:
     return ctx.shared(("latent_draws",), draw)
 
 
-def _mutual_info(ctx: EvalContext) -> float:
-    tp = ctx.test_pass
-    return ctx.shared(("mutual_info",), lambda: mutual_information(
-        tp.latent_mean, tp.latent_logvar, z=latent_draws(ctx)["posterior"]))
+def _same_images(a: Tensor, b: Tensor) -> bool:
+    """Whether two splits are one tensor (tests and some callers pass the test set twice)."""
+    return a is b or (a.shape == b.shape and a.data_ptr() == b.data_ptr())
 
 
-@register_metric("active_units", higher_is_better=True, needs={"encode"}, unit="units")
+def information_points(ctx: EvalContext) -> dict[str, Tensor | int]:
+    """The posteriors the mutual information is estimated over, computed once per evaluation.
+
+    Every test image (from the test pass, with its draw of :func:`latent_draws`), then train
+    images, a random subset drawn with the evaluation's seed, up to :data:`MI_MAX_POINTS` in
+    all: the estimator is bounded by log N of the points it sees, so more points let it report
+    more information. The train images are encoded here (an encoder pass, no decoder), and
+    their draws come from a generator of their own. A train split that is the test split
+    adds nothing (its points would be duplicates).
+
+    Returns:
+        ``mean``, ``logvar``, ``z`` (float64 ``[N, d_z]``, test points first), ``rate``
+        (KL(q(z|x) ‖ N(0, I)) per point, float64 ``[N]``), ``test_points`` and
+        ``train_points``.
+    """
+
+    @torch.no_grad()
+    def compute() -> dict[str, Tensor | int]:
+        tp = ctx.test_pass
+        means, logvars = [tp.latent_mean], [tp.latent_logvar]
+        draws = [latent_draws(ctx)["posterior"]]
+        room = MI_MAX_POINTS - len(tp.latent_mean)
+        train = ctx.train_images
+        if room > 0 and len(train) and not _same_images(train, ctx.test_images):
+            generator = ctx.generator()
+            subset = torch.randperm(len(train), generator=generator)[:room]
+            for x in ctx.batches(train[subset]):
+                posterior = ctx.model.encode(x)
+                means.append(posterior.mean.flatten(1).double().cpu())
+                logvars.append(posterior.logvar.flatten(1).double().cpu())
+            draws.append(reparameterize(torch.cat(means[1:]), torch.cat(logvars[1:]),
+                                        generator))
+        mean, logvar = torch.cat(means), torch.cat(logvars)
+        return {"mean": mean, "logvar": logvar, "z": torch.cat(draws),
+                "rate": kl_normal(mean, logvar), "test_points": len(tp.latent_mean),
+                "train_points": len(mean) - len(tp.latent_mean)}
+
+    return ctx.shared(("information_points",), compute)
+
+
+def _information(ctx: EvalContext) -> dict[str, object]:
+    """The mutual information estimate and its ceiling diagnostics, computed once."""
+
+    def compute() -> dict[str, object]:
+        points = information_points(ctx)
+        terms = mutual_information_terms(points["mean"], points["logvar"], z=points["z"])
+        count = len(terms)
+        value, log_n = float(terms.mean()), math.log(count)
+        return {"terms": terms, "value": value, "log_n": log_n, "points": count,
+                "at_log_n_bound": log_n - value < LOG_N_TOLERANCE,
+                "std_error": float(terms.std() / math.sqrt(count))}
+
+    return ctx.shared(("mutual_info",), compute)
+
+
+def _bootstrap(ctx: EvalContext, count: int) -> np.ndarray:
+    return bootstrap_counts(count, BOOTSTRAP_ROUNDS, ctx.seed)
+
+
+def _bootstrap_method(what: str) -> str:
+    return (f"bootstrap over test images: {BOOTSTRAP_ROUNDS} resamples of the test points "
+            f"with replacement (seed = the evaluation's); {what}")
+
+
+@register_metric("active_units", higher_is_better=True, family="latent", needs={"encode"},
+                 unit="units")
 def active_units(ctx: EvalContext) -> Score:
     """Active units: latent dims whose posterior mean varies over test images (Var > 0.01).
 
     Burda et al.'s threshold is absolute, so for an AE, whose code scale is free, it counts
     units against an arbitrary unit of length. Details: ``variances``, Var_x(E_q[z_u | x]) per
-    unit (normaliser N − 1), and the ``threshold``.
+    unit (normaliser N − 1), and the ``threshold``. Standard error: the spread of the count
+    over bootstrap resamples of the test images (0 when no unit is near the threshold).
     """
-    variances = unit_variances(ctx.test_pass.latent_mean)
-    return Score(float((variances > ACTIVITY_THRESHOLD).sum()),
-                 samples=len(ctx.test_pass.latent_mean),
-                 details={"variances": variances.tolist(), "threshold": ACTIVITY_THRESHOLD})
+    means = ctx.test_pass.latent_mean
+    variances = unit_variances(means)
+    means = means - means.mean(0)  # the sums of squares below then cancel nothing large
+    counts = torch.from_numpy(_bootstrap(ctx, len(means))).double()
+    total = counts.sum(1, keepdim=True)
+    centre = counts @ means / total  # [B, d_z]
+    resampled = (counts @ means.square() - total * centre.square()) / (total - 1)
+    rounds = (resampled > ACTIVITY_THRESHOLD).sum(1).double()
+    return Score(float((variances > ACTIVITY_THRESHOLD).sum()), samples=len(means),
+                 std_error=float(rounds.std()),
+                 details={"variances": variances.tolist(), "threshold": ACTIVITY_THRESHOLD,
+                          "bootstrap_rounds": BOOTSTRAP_ROUNDS,
+                          "std_error_method": _bootstrap_method("the count of units whose "
+                                                                "resampled variance passes")})
 
 
-@register_metric("mutual_info", higher_is_better=True, needs={"variational"}, unit="nats")
+@register_metric("mutual_info", higher_is_better=True, family="latent", needs={"variational"},
+                 unit="nats")
 def mutual_info(ctx: EvalContext) -> Score:
-    """Mutual information I_q(x; z) of test images and codes (He et al. 2019), ≤ log N.
+    """Mutual information I_q(x; z) of images and codes (He et al. 2019), ≤ log N.
 
     Higher: the codes say more about their images (the information a β-VAE trades away as β
-    grows; a collapsed posterior has none). The estimator cannot exceed log N for N test
-    images (details: ``log_n_bound``), so it saturates for informative codes and compares only
-    at equal N. See :func:`mutual_information`.
+    grows; a collapsed posterior has none). Estimated over the test images and train images up
+    to :data:`MI_MAX_POINTS` (details: ``points``, ``test_points``, ``train_points``). The
+    estimator cannot exceed log N of those points (details: ``log_n``, and ``log_n_gap``, how
+    far below it the estimate is): within 0.05 nats of it (``at_log_n_bound``) the value is
+    the estimator's ceiling, a lower bound of the information that models with more
+    information all reach, so it carries a caveat and is not ranked. Standard error: the
+    spread of the per-point terms over √N. See :func:`mutual_information_terms`.
     """
-    count = len(ctx.test_pass.latent_mean)
-    return Score(_mutual_info(ctx), samples=count, details={"log_n_bound": math.log(count)})
+    info, points = _information(ctx), information_points(ctx)
+    caveat = None
+    if info["at_log_n_bound"]:
+        caveat = (f"at the estimator's ceiling log N = {info['log_n']:.2f} nats "
+                  f"({info['points']} points): only a lower bound of the information")
+    return Score(info["value"], samples=info["points"], std_error=info["std_error"],
+                 caveat=caveat,
+                 details={"log_n": info["log_n"], "at_log_n_bound": info["at_log_n_bound"],
+                          "log_n_gap": info["log_n"] - info["value"], "points": info["points"],
+                          "test_points": points["test_points"],
+                          "train_points": points["train_points"],
+                          "std_error_method": "analytic: std of the per-point terms / sqrt(N) "
+                                              "(their dependence through the shared log q(z) "
+                                              "left out)"})
 
 
-@register_metric("agg_posterior_kl", higher_is_better=False, needs={"variational"},
-                 unit="nats")
+@register_metric("agg_posterior_kl", higher_is_better=False, family="latent",
+                 needs={"variational"}, unit="nats")
 def agg_posterior_kl(ctx: EvalContext) -> Score:
     """KL(q(z) ‖ p(z)) of the aggregate posterior from the prior: rate − mutual information.
 
-    ELBO surgery (Hoffman & Johnson 2016): E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z)).
-    The rate is the exact mean KL (the ``rate`` metric) and I_q the ``mutual_info`` estimate
-    from the same draws, so the three add up in the table. The true value is ≥ 0; the estimate
-    can come out slightly negative, from the noise of the one-draw I_q, and is biased upward
-    when I_q saturates at log N. Details: ``kl_per_dim``, KL(q(z_u|x) ‖ N(0, 1)) per latent
-    dimension averaged over test images (they sum to the rate; near 0 marks a collapsed unit),
-    ``rate`` and ``mutual_info``.
+    ELBO surgery (Hoffman & Johnson 2016): E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z)),
+    with the rate (the exact mean KL) and the ``mutual_info`` estimate over the same points
+    (test, then train images; the ``rate`` metric is the test images' alone). The true value
+    is ≥ 0; the estimate can come out slightly negative, from the noise of the one-draw I_q,
+    and is biased upward as I_q nears log N. When I_q sits at log N the value is only an upper
+    bound (a q(z) equal to the prior with E σ² = 0.05, 16 latents and 1,000 points comes out
+    at 17 nats): details ``upper_bound``, and a caveat, so it is kept but not ranked. Details:
+    ``kl_per_dim``, KL(q(z_u|x) ‖ N(0, 1)) per latent dimension averaged over the points (they
+    sum to the rate; near 0 marks a collapsed unit), ``rate``, ``mutual_info``, ``points``.
+    Standard error: the spread of the per-point terms rate_i − I_i over √N.
     """
-    tp = ctx.test_pass
+    points, info = information_points(ctx), _information(ctx)
     # kl_normal sums over its last axis: one trailing axis of size 1 keeps every dimension apart.
-    per_dim = kl_normal(tp.latent_mean.unsqueeze(-1), tp.latent_logvar.unsqueeze(-1)).mean(0)
-    rate, information = float(tp.rate.mean()), _mutual_info(ctx)
-    return Score(rate - information, samples=len(tp.rate),
+    per_dim = kl_normal(points["mean"].unsqueeze(-1), points["logvar"].unsqueeze(-1)).mean(0)
+    terms = points["rate"] - info["terms"]
+    rate, information = float(points["rate"].mean()), info["value"]
+    caveat = None
+    if info["at_log_n_bound"]:
+        caveat = (f"only an upper bound: the mutual information estimate sits at its ceiling "
+                  f"log N = {info['log_n']:.2f} nats ({info['points']} points)")
+    return Score(rate - information, samples=info["points"],
+                 std_error=float(terms.std() / math.sqrt(len(terms))), caveat=caveat,
                  details={"kl_per_dim": per_dim.tolist(), "rate": rate,
-                          "mutual_info": information})
+                          "mutual_info": information, "points": info["points"],
+                          "upper_bound": info["at_log_n_bound"], "log_n": info["log_n"],
+                          "std_error_method": "analytic: std of the per-point terms "
+                                              "rate_i − I_i / sqrt(N)"})
 
 
-@register_metric("prior_mmd", higher_is_better=False, needs={"encode", "sample"})
+@register_metric("prior_mmd", higher_is_better=False, family="latent",
+                 needs={"encode", "sample"})
 def prior_mmd(ctx: EvalContext) -> Score:
     """MMD² between test codes (z ~ q(z|x); an AE: its codes) and as many prior draws (WAE IMQ).
 
@@ -327,34 +502,58 @@ def prior_mmd(ctx: EvalContext) -> Score:
     may live at any scale — fixed scales would see all of them as one point, or as far apart.
     The score is thereby unchanged when codes and prior are scaled together. Unbiased: ≈ 0,
     possibly slightly negative, when the aggregate posterior matches the prior. Details:
-    ``prior_variance``. See :func:`imq_mmd2`.
+    ``prior_variance``. Standard error: a bootstrap of the test codes
+    (:func:`imq_mmd2_bootstrap`). See :func:`imq_mmd2`.
     """
     draws = latent_draws(ctx)
     variance = float(draws["prior"].var(0).mean())
-    return Score(imq_mmd2(draws["posterior"], draws["prior"], prior_variance=variance),
-                 samples=len(draws["prior"]), details={"prior_variance": variance})
+    value = imq_mmd2(draws["posterior"], draws["prior"], prior_variance=variance)
+    counts = torch.from_numpy(_bootstrap(ctx, len(draws["posterior"])))
+    rounds = imq_mmd2_bootstrap(draws["posterior"], draws["prior"], counts,
+                                prior_variance=variance)
+    return Score(value, samples=len(draws["prior"]), std_error=float(rounds.std()),
+                 details={"prior_variance": variance, "bootstrap_rounds": BOOTSTRAP_ROUNDS,
+                          "std_error_method": _bootstrap_method(
+                              "the prior draws fixed; pairs of a code's own copies left out")})
 
 
-@register_metric("prior_coverage", higher_is_better=True, needs={"encode", "sample"})
+@register_metric("prior_coverage", higher_is_better=True, family="latent",
+                 needs={"encode", "sample"})
 def prior_coverage(ctx: EvalContext) -> Score:
-    """Coverage of the encoded test means by as many prior draws in latent space (k = 5).
+    """Coverage of the aggregate posterior by as many prior draws in latent space (k = 5).
 
-    The share of encoded test means whose k-NN ball (among the encoded means) holds a prior
-    draw: the data regions that sampling reaches. 0 for a collapsed encoder (all balls have
-    radius 0). See :func:`~latentbench.metrics.prdc.prdc`.
-    """
-    means = ctx.test_pass.latent_mean
-    value = prdc(means, latent_draws(ctx)["prior"], COVERAGE_K)["coverage"]
-    return Score(value, samples=len(means), details={"k": COVERAGE_K})
-
-
-@register_metric("prior_holes", higher_is_better=False, needs={"encode", "sample"})
-def prior_holes(ctx: EvalContext) -> Score:
-    """Holes: share of prior draws with no encoded test mean within their k-NN radius (k = 5).
-
-    Regions the model samples from but no test image encodes to; their decodes are what the
-    decoder never learned. See :func:`latent_holes`.
+    The share of test codes z ~ q(z|x) (an AE: its codes) whose k-NN ball (among those codes)
+    holds a prior draw: the data regions that sampling reaches. Draws, not posterior means:
+    the means are shrunk, so a VAE whose q(z) is exactly the prior would score far below 1.
+    0 for codes that all coincide (every ball has radius 0). Standard error: a bootstrap of
+    the test codes (:func:`~latentbench.metrics.prdc.prdc_bootstrap`). See
+    :func:`~latentbench.metrics.prdc.prdc`.
     """
     draws = latent_draws(ctx)
-    return Score(latent_holes(ctx.test_pass.latent_mean, draws["prior"]),
-                 samples=len(draws["prior"]), details={"k": COVERAGE_K})
+    codes = draws["posterior"]
+    value = prdc(codes, draws["prior"], COVERAGE_K)["coverage"]
+    rounds = prdc_bootstrap(codes, draws["prior"], COVERAGE_K,
+                            _bootstrap(ctx, len(codes)))["coverage"]
+    return Score(value, samples=len(codes), std_error=float(np.std(rounds, ddof=1)),
+                 details={"k": COVERAGE_K, "bootstrap_rounds": BOOTSTRAP_ROUNDS,
+                          "std_error_method": _bootstrap_method(
+                              "the prior draws fixed, the codes' radii recomputed")})
+
+
+@register_metric("prior_holes", higher_is_better=False, family="latent",
+                 needs={"encode", "sample"})
+def prior_holes(ctx: EvalContext) -> Score:
+    """Holes: share of prior draws with no test code (z ~ q(z|x)) within their k-NN radius.
+
+    Regions the model samples from but no test image encodes to (k = 5); their decodes are
+    what the decoder never learned. Standard error: a bootstrap of the test codes
+    (:func:`~latentbench.metrics.prdc.coverage_bootstrap`). See :func:`latent_holes`.
+    """
+    draws = latent_draws(ctx)
+    codes = draws["posterior"]
+    value = latent_holes(codes, draws["prior"])
+    rounds = 1.0 - coverage_bootstrap(draws["prior"], codes, COVERAGE_K,
+                                      _bootstrap(ctx, len(codes)))
+    return Score(value, samples=len(draws["prior"]), std_error=float(np.std(rounds, ddof=1)),
+                 details={"k": COVERAGE_K, "bootstrap_rounds": BOOTSTRAP_ROUNDS,
+                          "std_error_method": _bootstrap_method("the prior draws fixed")})

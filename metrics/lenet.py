@@ -6,9 +6,17 @@ digits, 97.8 % on the 1,000 test digits; retrain with ``python -m
 latentbench.benchmarks.train_lenet_mnist``); ``latentbench features train DATASET`` trains one for
 any other dataset.
 
+The features are the 128 pre-ReLU penultimate activations, *standardised* with the per-feature
+mean and standard deviation of the network's own training split (docs/metrics.md, "Samples").
+Raw, they have a std of ≈ 6 per unit and a norm of ≈ 100, which puts KID's cubic kernel (xᵀy/d + 1)³
+at ~1e4 where Inception features give 1e-3–1e-1, and makes FID depend on how a retrain happened
+to scale its units. The statistics live in the weights file, so a file's features are fixed by
+its bytes (and by its sha256, which keys the real-feature and reference caches).
+
 A weights file is ``torch.save`` of a plain dict, loadable with ``weights_only=True``::
 
-    {"state_dict": ..., "input_shape": [C, H, W], "classes": K, "architecture": 1, ...metadata}
+    {"state_dict": ..., "input_shape": [C, H, W], "classes": K, "architecture": 2,
+     "feature_mean": float64 [128], "feature_std": float64 [128], ...metadata}
 """
 
 from __future__ import annotations
@@ -29,17 +37,24 @@ from latentbench.metrics.features import (
     FeatureExtractor,
     FeatureOptions,
     adapt_images,
+    check_images,
 )
 
-# Bump when the layers change: cached weights of another version are never loaded.
-ARCHITECTURE_VERSION = 1
+# Bump when the layers or the checkpoint layout change: files of another version are never
+# loaded. 2: the training split's feature mean and std stored beside the weights.
+ARCHITECTURE_VERSION = 2
 FEATURE_DIM = 128
+# The checkpoint's own keys; metadata may not use them.
+_RESERVED_KEYS = frozenset({"state_dict", "input_shape", "classes", "architecture",
+                            "feature_mean", "feature_std"})
+# Images per forward pass of the training-split statistics: fixed, so that their bits are.
+_STATISTICS_BATCH = 500
 
 LENET_MNIST_FILE = "lenet-mnist.pt"
 # sha256 of the shipped weights file; `python -m latentbench.benchmarks.train_lenet_mnist` prints
 # the digest of a retrained file. Bytes are reproducible with one thread on one torch build; a
 # different CPU or torch version may round differently and needs this constant updated.
-LENET_MNIST_SHA256 = "d2443a0d79f52e551825c344d65c04ccf390a5baaf256085a40b976255bfb9f4"
+LENET_MNIST_SHA256 = "90afb95d7b377bda66ce35f842fd390c24ebe55d5f7f2d46f844977afcd99e51"
 
 
 @dataclass(frozen=True)
@@ -170,26 +185,78 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
     return correct / len(images)
 
 
-def lenet_checkpoint(net: LeNet, **metadata: Any) -> bytes:
-    """The bytes of a weights file: ``torch.save`` of the state_dict, shape, classes, metadata.
+def feature_statistics(net: LeNet, images: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-feature mean and standard deviation of ``net``'s raw (pre-ReLU) features on
+    ``images``: the standardisation a weights file stores, computed on its training split.
+
+    The features are computed in eval mode, in batches of 500 on the network's device, and
+    reduced in float64; the std has the N − 1 normaliser. A feature that is constant over the
+    images (std 0) gets std 1: it is centred but not scaled, rather than divided by zero.
+
+    Args:
+        net: the trained network.
+        images: float ``[N, C, H, W]`` in the network's input shape, N ≥ 2.
+
+    Returns:
+        float64 ``(mean, std)``, each ``[128]``, on the CPU.
+    """
+    if images.ndim != 4 or not images.is_floating_point() or len(images) < 2:
+        raise ValueError(f"images must be float [N ≥ 2, C, H, W], got {tuple(images.shape)} "
+                         f"{images.dtype}")
+    net.eval()
+    device = next(net.parameters()).device
+    with torch.no_grad():
+        features = torch.cat([net.features(x.to(device)).double().cpu()
+                              for x in images.split(_STATISTICS_BATCH)])
+    std = features.std(0)
+    return features.mean(0), torch.where(std > 0, std, torch.ones_like(std))
+
+
+def lenet_checkpoint(net: LeNet, feature_mean: Tensor, feature_std: Tensor,
+                     **metadata: Any) -> bytes:
+    """The bytes of a weights file: ``torch.save`` of the state_dict, shape, classes, the
+    feature standardisation and the metadata.
 
     Serialised to memory, not to a path: torch names the archive inside after the file, so
     saving to a path would make the digest depend on the file's name.
 
     Args:
         net: the trained network.
+        feature_mean, feature_std: ``[128]`` statistics of its raw features on its training
+            split (:func:`feature_statistics`); stored as float64. The std must be positive.
         **metadata: plain values (numbers, strings, lists, dicts) to store beside the weights,
             such as the training settings and test accuracy.
+
+    Raises:
+        ValueError: statistics of the wrong shape, non-finite, or a std that is not positive;
+            a metadata key that is one of the checkpoint's own.
     """
+    mean, std = _check_statistics(feature_mean, feature_std, "feature statistics")
+    clash = _RESERVED_KEYS & set(metadata)
+    if clash:
+        raise ValueError(f"metadata may not use the checkpoint's keys {sorted(clash)}")
     buffer = io.BytesIO()
     torch.save({"state_dict": net.state_dict(), "input_shape": list(net.input_shape),
-                "classes": net.classes, "architecture": ARCHITECTURE_VERSION, **metadata},
-               buffer)
+                "classes": net.classes, "architecture": ARCHITECTURE_VERSION,
+                "feature_mean": mean, "feature_std": std, **metadata}, buffer)
     return buffer.getvalue()
 
 
+def _check_statistics(mean: Any, std: Any, what: str) -> tuple[Tensor, Tensor]:
+    """``mean`` and ``std`` as contiguous float64 CPU tensors ``[128]``, else ``ValueError``."""
+    for name, value in (("mean", mean), ("std", std)):
+        if not isinstance(value, Tensor) or value.shape != (FEATURE_DIM,):
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"{what}: feature {name} must be a [{FEATURE_DIM}] tensor, got {got}")
+    mean, std = mean.detach().cpu().double().contiguous(), std.detach().cpu().double().contiguous()
+    if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+        raise ValueError(f"{what}: the feature mean must be finite and the std finite and > 0")
+    return mean, std
+
+
 class LeNetExtractor(FeatureExtractor):
-    """Features of a trained :class:`LeNet`: its 128-d pre-ReLU penultimate layer.
+    """Features of a trained :class:`LeNet`: its 128-d pre-ReLU penultimate layer, standardised
+    per feature, (f − μ) / σ, with the mean and std of its training split.
 
     Images are brought to the training shape first: 3 → 1 channel by the mean, 1 → 3 by
     repetition, and bilinear resizing (no antialiasing) to the training size.
@@ -198,20 +265,39 @@ class LeNetExtractor(FeatureExtractor):
         name: the name in metric keys (``lenet-mnist``).
         net: the trained network.
         weights_sha256: sha256 of the weights file it was loaded from.
+        feature_mean, feature_std: ``[128]`` statistics of the raw features on the training
+            split (:func:`feature_statistics`); kept as float32 buffers :attr:`feature_mean`
+            and :attr:`feature_std`, which move with the extractor.
         metadata: what the file stores beside the weights (dataset, training settings, test
             accuracy), as :attr:`metadata`.
     """
 
-    def __init__(self, name: str, net: LeNet, weights_sha256: str,
-                 metadata: dict[str, Any] | None = None) -> None:
+    feature_mean: Tensor
+    feature_std: Tensor
+
+    def __init__(self, name: str, net: LeNet, weights_sha256: str, feature_mean: Tensor,
+                 feature_std: Tensor, metadata: dict[str, Any] | None = None) -> None:
         super().__init__(name, FEATURE_DIM, weights_sha256)
+        mean, std = _check_statistics(feature_mean, feature_std, name)
         self.net = net
+        self.register_buffer("feature_mean", mean.float())
+        self.register_buffer("feature_std", std.float())
         self.metadata = dict(metadata or {})
         self.eval()
 
-    def extract(self, images: Tensor) -> Tensor:
+    def raw_features(self, images: Tensor) -> Tensor:
+        """Like calling the extractor, but the pre-ReLU features as the network gives them,
+        unstandardised: float32 ``[B, 128]`` on :attr:`device`."""
+        check_images(images)
+        with torch.no_grad():
+            return self._raw(images.to(self.device, torch.float32)).float()
+
+    def _raw(self, images: Tensor) -> Tensor:
         channels, height, width = self.net.input_shape
         return self.net.features(adapt_images(images, channels, (height, width)))
+
+    def extract(self, images: Tensor) -> Tensor:
+        return (self._raw(images) - self.feature_mean) / self.feature_std
 
 
 class WeightsMismatchError(RuntimeError):
@@ -230,7 +316,8 @@ def load_lenet(path: Path, name: str, expected_sha256: str | None = None) -> LeN
 
     Raises:
         WeightsMismatchError: the file's sha256 is not ``expected_sha256``.
-        ValueError: the file is not a LeNet checkpoint of this architecture version.
+        ValueError: the file is not a LeNet checkpoint of this architecture version (an older
+            file lacks the feature statistics), or its statistics are unusable.
     """
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -244,7 +331,9 @@ def load_lenet(path: Path, name: str, expected_sha256: str | None = None) -> LeN
                          f"{ARCHITECTURE_VERSION}")
     net = LeNet(tuple(checkpoint["input_shape"]), int(checkpoint["classes"]))
     net.load_state_dict(checkpoint.pop("state_dict"))
-    return LeNetExtractor(name, net.eval(), digest, metadata=checkpoint)
+    mean, std = checkpoint.pop("feature_mean", None), checkpoint.pop("feature_std", None)
+    return LeNetExtractor(name, net.eval(), digest, *_check_statistics(mean, std, str(path)),
+                          metadata=checkpoint)
 
 
 def shipped_weights(file_name: str) -> Path:
@@ -254,6 +343,6 @@ def shipped_weights(file_name: str) -> Path:
 
 @FEATURES.register("lenet-mnist")
 def build_lenet_mnist(options: FeatureOptions) -> LeNetExtractor:
-    """LeNet trained on mnist5k digits (97.8 % test accuracy), 128-d pre-ReLU features."""
+    """LeNet on mnist5k digits (97.8 % test accuracy), 128-d standardised pre-ReLU features."""
     return load_lenet(shipped_weights(LENET_MNIST_FILE), "lenet-mnist",
                       expected_sha256=LENET_MNIST_SHA256)

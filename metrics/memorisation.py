@@ -43,7 +43,7 @@ def _squared_errors(ctx: EvalContext, images: Tensor) -> Tensor:
     return torch.cat(errors)
 
 
-@register_metric("generalization_gap", higher_is_better=False, needs={"encode"},
+@register_metric("generalization_gap", target=0.0, family="reconstruction", needs={"encode"},
                  unit="per pixel")
 def generalization_gap(ctx: EvalContext) -> Score:
     """Test minus train reconstruction MSE per pixel (posterior means); ≈ 0 without memorising.
@@ -52,8 +52,10 @@ def generalization_gap(ctx: EvalContext) -> Score:
     split as large as the test split (all of it if smaller), drawn with the evaluation's seed:
     both means then average as many images, and the cost is one more test-sized pass rather
     than a pass over a train split that can be six times larger (MNIST). Large positive values
-    mean the model reconstructs what it trained on better than new images. Details:
-    ``test_mse``, ``train_mse``, ``train_images`` and ``standard_error`` of the difference.
+    mean the model reconstructs what it trained on better than new images; ideal 0, ranked by
+    the distance to it. Standard error: of a difference of two independent means,
+    √(var_test/n_test + var_train/n_train) of the per-image MSEs. Details: ``test_mse``,
+    ``train_mse``, ``train_images``.
     """
     tp = ctx.test_pass
     count = min(len(ctx.train_images), len(tp.squared_error))
@@ -62,9 +64,10 @@ def generalization_gap(ctx: EvalContext) -> Score:
     test = tp.squared_error / tp.pixels
     standard_error = math.sqrt(float(test.var()) / len(test) + float(train.var()) / len(train))
     test_mse, train_mse = float(test.mean()), float(train.mean())
-    return Score(test_mse - train_mse, samples=len(test),
+    return Score(test_mse - train_mse, samples=len(test), std_error=standard_error,
                  details={"test_mse": test_mse, "train_mse": train_mse, "train_images": count,
-                          "standard_error": standard_error})
+                          "std_error_method": "analytic: sqrt(var_test/n_test + "
+                                              "var_train/n_train) of the per-image MSEs"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class DataCopyingTest:
         median_distance_ratio: median distance from generated samples to their nearest training
             point over that of test points, over the whole training set: the cruder view
             (< 1 copying, > 1 farther from the training data than new data is).
+        null_std_error: the standard error of C_T under the null, √(Σ P_n(π)²) / Σ P_n(π) over
+            the cells used: each Z_U is ≈ N(0, 1) there and the cells are disjoint.
     """
 
     c_t: float
@@ -87,6 +92,7 @@ class DataCopyingTest:
     cell_weights: list[float]
     cells_used: int
     median_distance_ratio: float
+    null_std_error: float = math.nan
 
 
 def _mann_whitney_z(generated: np.ndarray, test: np.ndarray) -> float:
@@ -182,10 +188,11 @@ def data_copying_test(train: np.ndarray | Tensor, test: np.ndarray | Tensor,
         raise ValueError(f"no cell holds test points and more than {min_generated} generated "
                          f"samples; use fewer cells or more samples")
     c_t = float((weights[used] * cell_z[used]).sum() / weights[used].sum())
+    null_std_error = float(np.sqrt((weights[used] ** 2).sum()) / weights[used].sum())
     ratio = np.median(_nearest_distances(t, q)) / np.median(_nearest_distances(t, p))
     return DataCopyingTest(c_t=c_t, cell_z=[None if np.isnan(z) else float(z) for z in cell_z],
                            cell_weights=weights.tolist(), cells_used=int(used.sum()),
-                           median_distance_ratio=float(ratio))
+                           median_distance_ratio=float(ratio), null_std_error=null_std_error)
 
 
 def data_copying_ct(train: np.ndarray | Tensor, test: np.ndarray | Tensor,
@@ -195,21 +202,28 @@ def data_copying_ct(train: np.ndarray | Tensor, test: np.ndarray | Tensor,
     return data_copying_test(train, test, generated, n_cells, seed).c_t
 
 
-@register_metric("data_copying", higher_is_better=None, needs={"sample"}, unit="z-score",
-                 feature_space=True)
+@register_metric("data_copying", target=0.0, family="samples", needs={"sample"},
+                 unit="z-score", feature_space=True)
 def data_copying(ctx: EvalContext, extractor: str) -> Score:
     """Data copying C_T (Meehan et al. 2020): ≪ 0 samples copy training data, ≫ 0 underfit.
 
-    Ideal 0. Samples' and test features' distances to the nearest training feature, compared by
-    Mann–Whitney U in k-means cells of the training features. Details: ``cells``,
-    ``cells_used``, per-cell ``cell_z`` and ``cell_weights``, the ``median_distance_ratio``
-    (generated→train over test→train), and the set sizes. See :func:`data_copying_test`.
+    Ideal 0, ranked by the distance to it. Samples' and test features' distances to the
+    nearest training feature, compared by Mann–Whitney U in k-means cells of the training
+    features. Standard error: analytic, under the null — C_T is a weighted mean of the cells'
+    Z-scores, each ≈ N(0, 1) for a model that neither copies nor underfits and independent
+    across disjoint cells, so SE = √(Σ w²) / Σ w with w the cells' test shares (1/√cells for
+    equal cells). Away from the null a Z-score's spread differs from 1, but there C_T is many
+    standard errors from 0. Details: ``cells``, ``cells_used``, per-cell ``cell_z`` and
+    ``cell_weights``, the ``median_distance_ratio`` (generated→train over test→train), and the
+    set sizes. See :func:`data_copying_test`.
     """
     train, test, samples = (ctx.feature_set(extractor, which).features
                             for which in ("train", "test", "samples"))
     result = data_copying_test(train, test, samples, seed=ctx.seed)
-    return Score(result.c_t, samples=len(samples),
-                 details={"cells": len(result.cell_z), "cells_used": result.cells_used,
+    return Score(result.c_t, samples=len(samples), std_error=result.null_std_error,
+                 details={"std_error_method": "analytic under the null: sqrt(sum of squared "
+                                              "cell weights) / sum of cell weights",
+                          "cells": len(result.cell_z), "cells_used": result.cells_used,
                           "cell_z": result.cell_z, "cell_weights": result.cell_weights,
                           "median_distance_ratio": result.median_distance_ratio,
                           "test_samples": len(test), "train_samples": len(train)})

@@ -212,3 +212,184 @@ def prdc(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: in
         "density": float(in_real_balls.sum()) / (k * len(y)),
         "coverage": float(covered.double().mean()),
     }
+
+
+#: Neighbours kept per real point for the bootstrap's radii, beyond k: a resample draws each
+#: row a Poisson(1) number of times, so the k-th neighbour with multiplicity lies among the
+#: first k + 40 distinct ones but with a probability below 1e-10 (P(Poisson(45) < 5)).
+BOOTSTRAP_NEIGHBOUR_MARGIN = 40
+# Entries of the [rounds, pairs] work arrays of the bootstrap (bool and int64: ~40 MiB).
+_BOOTSTRAP_ENTRIES = 2**22
+
+
+def _neighbour_lists(points: torch.Tensor, count: int, chunk: int) -> tuple[torch.Tensor,
+                                                                            torch.Tensor]:
+    """The ``count`` nearest other points of each point, nearest first: squared distances and
+    indices ``[N, count]``; a point's own index is never among them (a duplicate's is)."""
+    points = points - _shift(points.mean(0), _spread(points))
+    norms = (points * points).sum(1)
+    distances = torch.empty(len(points), count, dtype=points.dtype, device=points.device)
+    indices = torch.empty(len(points), count, dtype=torch.int64, device=points.device)
+    buffer = _block_buffer(chunk, len(points), points)
+    for start in range(0, len(points), chunk):
+        stop = min(start + chunk, len(points))
+        block = _squared_distances(points[start:stop], norms[start:stop], points, norms, buffer)
+        block.diagonal(offset=start).fill_(-1.0)  # itself first, whatever the ties
+        nearest = torch.topk(block, count + 1, dim=1, largest=False, sorted=True)
+        distances[start:stop] = nearest.values[:, 1:]
+        indices[start:stop] = nearest.indices[:, 1:]
+    return distances, indices
+
+
+def _bootstrap_radii(distances: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor,
+                     k: int) -> torch.Tensor:
+    """Squared k-NN radius of every point in every resample: the distance to the neighbour at
+    which the multiplicities of the other points, nearest first, reach k. ``[B, N]``."""
+    radii = torch.empty(counts.shape, dtype=distances.dtype, device=distances.device)
+    for b, weights in enumerate(counts):
+        reached = weights[indices].cumsum(1) >= k
+        # argmax finds the first True; a row that never reaches k (below 1e-10, see the
+        # margin) takes its farthest kept neighbour.
+        position = torch.where(reached.any(1), reached.int().argmax(1),
+                               torch.full_like(reached[:, 0], len(reached[0]) - 1,
+                                               dtype=torch.int64))
+        radii[b] = distances.gather(1, position.unsqueeze(1)).squeeze(1)
+    return radii
+
+
+def prdc_bootstrap(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int,
+                   counts: np.ndarray | torch.Tensor, *,
+                   chunk_size: int | None = None) -> dict[str, np.ndarray]:
+    r"""Precision, recall, density and coverage of ``fake`` against bootstrap resamples of
+    ``real``, for their bootstrap standard errors over the real (test) set.
+
+    Resample b holds real point i ``counts[b, i]`` times and the fake set as it is. Each copy
+    is a point of its resample, weighted by its multiplicity in the means and counts of
+    :func:`prdc`, and its radius is its k-th nearest neighbour *among the other points'
+    copies*: a copy of itself is not a neighbour. Counted as the reference would count the
+    resampled array, a point drawn twice would have its twin at distance 0 as a neighbour,
+    shrinking the radii of the ~26% of points drawn more than once and biasing precision,
+    density and coverage downward in every resample. With ``counts`` all ones the values are
+    :func:`prdc`'s exactly.
+
+    Calibration, the bootstrap standard error over the actual spread across 40 independent
+    Gaussian test sets (whose own s.d. is uncertain by ~11%): precision 0.8–1.0, recall
+    0.9–1.0, density 1.0–1.35, coverage 1.1–1.6 (N = 500, d = 16, k = 5 and N = 1,000,
+    d = 64, k = 3). Keeping the set's own radii instead would understate coverage's (0.6–0.8)
+    and density's (0.6) spread; a k-NN radius is not a smooth statistic, and the resampled one
+    errs on the safe side.
+
+    Cost: one pass over the real × real distances (the nearest k + 40 neighbours of each point
+    are kept), one over the fake × fake ones (the fake radii), one over real × fake, whose
+    blocks are reduced to the pairs that lie inside a real ball in some resample before the B
+    resamples are counted on them. At N = M = 1,000 and B = 30 that is a fraction of a second;
+    memory stays linear in N + M beyond one block, as :func:`prdc`'s.
+
+    Args:
+        real, fake: features ``[N, d]`` and ``[M, d]``, as for :func:`prdc`.
+        k: the neighbour whose distance is a point's radius.
+        counts: multiplicities ``[B, N]`` of the real rows, each row summing to N
+            (:func:`~latentbench.metrics.frechet.bootstrap_counts`).
+        chunk_size: rows per distance block; ``None``: as :func:`prdc`.
+
+    Returns:
+        ``{"precision", "recall", "density", "coverage"}`` → float64 ``[B]``.
+
+    Raises:
+        ValueError: as :func:`prdc`; ``counts`` not ``[B, N]`` of non-negative integers.
+    """
+    device = real.device if isinstance(real, torch.Tensor) else None
+    x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
+                         f"{y.shape[1]}")
+    k = check_int(k, "k", minimum=1)
+    if min(len(x), len(y)) <= k:
+        raise ValueError(f"each set needs more than k = {k} points for a k-th neighbour besides "
+                         f"itself, got {len(x)} real and {len(y)} fake")
+    counts = torch.as_tensor(np.asarray(counts), dtype=torch.int64, device=x.device)
+    if counts.ndim != 2 or counts.shape[1] != len(x) or bool((counts < 0).any()):
+        raise ValueError(f"counts must be [B, {len(x)}] non-negative integers, got shape "
+                         f"{tuple(counts.shape)}")
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    n, m, rounds = len(x), len(y), len(counts)
+
+    kept = min(n - 1, k + BOOTSTRAP_NEIGHBOUR_MARGIN)
+    distances, indices = _neighbour_lists(x, kept, chunk_size or _default_chunk(n))
+    radii = _bootstrap_radii(distances, indices, counts, k)  # [B, N]
+    widest = radii.amax(0)
+    fake_radii = _kth_neighbour_sq(y, k, chunk_size or _default_chunk(m))
+
+    x_mean, y_mean = x.mean(0), y.mean(0)
+    spreads = [s for s in (_spread(x), _spread(y)) if s > 0.0]
+    centre = _shift(0.5 * (x_mean + y_mean), min(spreads, default=0.0))
+    x, y = x - centre, y - centre
+    x_norms, y_norms = (x * x).sum(1), (y * y).sum(1)
+
+    in_balls = torch.zeros(rounds, m, dtype=torch.int64, device=x.device)  # density, precision
+    covered = torch.zeros(rounds, n, dtype=torch.int64, device=x.device)  # coverage
+    near_fake = torch.zeros(n, dtype=torch.bool, device=x.device)  # recall (fake radii fixed)
+    chunk = chunk_size or _default_chunk(m)
+    buffer = _block_buffer(chunk, m, x)
+    pairs_at_once = max(1, _BOOTSTRAP_ENTRIES // rounds)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        block = _squared_distances(x[start:stop], x_norms[start:stop], y, y_norms, buffer)
+        near_fake[start:stop] = (block < fake_radii.unsqueeze(0)).any(1)
+        rows, cols = torch.nonzero(block < widest[start:stop].unsqueeze(1), as_tuple=True)
+        gaps = block[rows, cols]
+        rows += start
+        for first in range(0, len(rows), pairs_at_once):
+            i, j = rows[first:first + pairs_at_once], cols[first:first + pairs_at_once]
+            inside = gaps[first:first + pairs_at_once] < radii[:, i]  # [B, pairs]
+            in_balls.index_add_(1, j, counts[:, i] * inside)
+            covered.index_add_(1, i, inside.long())
+
+    weights = counts.double()
+    return {
+        "precision": (in_balls > 0).double().mean(1).cpu().numpy(),
+        "recall": (weights @ near_fake.double() / n).cpu().numpy(),
+        "density": (in_balls.sum(1).double() / (k * m)).cpu().numpy(),
+        "coverage": ((weights * (covered > 0)).sum(1) / n).cpu().numpy(),
+    }
+
+
+def coverage_bootstrap(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int,
+                       counts: np.ndarray | torch.Tensor, *,
+                       chunk_size: int | None = None) -> np.ndarray:
+    """The coverage of :func:`prdc` over bootstrap resamples of the **fake** set, the real set
+    fixed: resample b holds fake point j ``counts[b, j]`` times, and a real point is covered
+    when a drawn fake point lies inside its ball. Coverage reads no fake radius, so copies need
+    no care here. float64 ``[B]``; with ``counts`` all ones, :func:`prdc`'s coverage."""
+    device = real.device if isinstance(real, torch.Tensor) else None
+    x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
+                         f"{y.shape[1]}")
+    k = check_int(k, "k", minimum=1)
+    if len(x) <= k:
+        raise ValueError(f"the real set needs more than k = {k} points, got {len(x)}")
+    counts = torch.as_tensor(np.asarray(counts), dtype=torch.int64, device=x.device)
+    if counts.ndim != 2 or counts.shape[1] != len(y) or bool((counts < 0).any()):
+        raise ValueError(f"counts must be [B, {len(y)}] non-negative integers, got shape "
+                         f"{tuple(counts.shape)}")
+    n, m = len(x), len(y)
+    chunk = chunk_size or _default_chunk(max(n, m))
+    radii = _kth_neighbour_sq(x, k, chunk)
+    spreads = [s for s in (_spread(x), _spread(y)) if s > 0.0]
+    centre = _shift(0.5 * (x.mean(0) + y.mean(0)), min(spreads, default=0.0))
+    x, y = x - centre, y - centre
+    x_norms, y_norms = (x * x).sum(1), (y * y).sum(1)
+    covered = torch.zeros(len(counts), n, dtype=torch.int64, device=x.device)
+    buffer = _block_buffer(chunk, m, x)
+    pairs_at_once = max(1, _BOOTSTRAP_ENTRIES // len(counts))
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        block = _squared_distances(x[start:stop], x_norms[start:stop], y, y_norms, buffer)
+        rows, cols = torch.nonzero(block < radii[start:stop].unsqueeze(1), as_tuple=True)
+        rows += start
+        for first in range(0, len(rows), pairs_at_once):
+            i, j = rows[first:first + pairs_at_once], cols[first:first + pairs_at_once]
+            covered.index_add_(1, i, counts[:, j])
+    return (covered > 0).double().mean(1).cpu().numpy()

@@ -2,17 +2,77 @@
 
 All are computed from one pass (:func:`reconstruction_pass`) in which each test image is encoded,
 its posterior mean decoded, and — for a Gaussian posterior — one ``z ~ q(z|x)`` drawn for the
-distortion term of the ELBO.
+distortion term of the ELBO. Every score here and in :mod:`~latentbench.metrics.elbo` and
+:mod:`~latentbench.metrics.iwae` is a mean of per-image values, with their standard error over
+the test images (:func:`per_image_score`).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from latentbench.metrics.context import EvalContext, TestPass
-from latentbench.metrics.registry import register_metric
+from latentbench.metrics.registry import Score, register_metric
 from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.likelihoods import LIKELIHOODS
+
+#: How :func:`per_image_score` computes ``Score.std_error``, recorded in each score's details.
+STD_ERROR_METHOD = "per-image std / sqrt(n)"
+
+
+def per_image_score(values: Tensor, scale: float = 1.0,
+                    details: dict[str, Any] | None = None) -> Score:
+    """The mean of per-image ``values`` (times ``scale``) with its standard error over the test
+    images: the standard deviation of the per-image values (N − 1 normaliser) over √N.
+
+    The error is that of one evaluation on this test set — image-to-image spread plus any Monte
+    Carlo noise in the per-image values (distortion's one posterior sample); it says nothing of
+    the spread over training seeds. ``None`` for a single image, or where a value is infinite
+    (the PSNR of an exact reconstruction).
+    """
+    values = values.double() * scale
+    n = len(values)
+    std_error = float(values.std() / math.sqrt(n)) if n > 1 else None
+    if std_error is not None and not math.isfinite(std_error):
+        std_error = None
+    return Score(float(values.mean()), samples=n, std_error=std_error,
+                 details={"std_error_method": STD_ERROR_METHOD, **(details or {})})
+
+
+def grey_pixel_fraction(ctx: EvalContext) -> float:
+    """The fraction of test pixels strictly between 0 and 1 (on which a Bernoulli is no
+    density), computed once per evaluation."""
+
+    def compute() -> float:
+        grey = sum(int(((x > 0) & (x < 1)).sum()) for x in ctx.test_images.split(4096))
+        return grey / max(1, ctx.test_images.numel())
+
+    return ctx.shared(("grey_pixel_fraction",), compute)
+
+
+def likelihood_details(ctx: EvalContext) -> dict[str, Any]:
+    """What a likelihood score is measured with, for its details in metrics.json.
+
+    - ``likelihood``: the model's pixel likelihood (``model.pixel_likelihood``), or
+      ``"model-defined"`` for a plug-in's own;
+    - ``binarize``: how the data were binarised (``none``, ``static``, ``dynamic``; the
+      evaluation context's ``binarize``);
+    - ``grey_pixels``: the fraction of test pixels neither 0 nor 1, measured;
+    - ``proper_density``: whether the likelihood is a density (mass function) on these pixels:
+      a Bernoulli only on binary ones; ``None`` for a likelihood of unknown support.
+    """
+    name = getattr(ctx.model, "pixel_likelihood", None)
+    grey = grey_pixel_fraction(ctx)
+    support = getattr(LIKELIHOODS.get(name), "support", None) if name in LIKELIHOODS else None
+    proper = None if support is None else (grey == 0.0 if support == "binary" else True)
+    return {"likelihood": name or "model-defined",
+            "binarize": ctx.binarize,
+            "grey_pixels": grey, "proper_density": proper}
 
 
 @torch.no_grad()
@@ -56,27 +116,36 @@ def reconstruction_pass(ctx: EvalContext) -> TestPass:
     return TestPass(pixels=ctx.test_images[0].numel(), **kept)
 
 
-@register_metric("recon_mse", higher_is_better=False, needs={"encode"}, unit="per pixel")
-def recon_mse(ctx: EvalContext) -> float:
+@register_metric("recon_mse", higher_is_better=False, family="reconstruction", needs={"encode"},
+                 unit="per pixel")
+def recon_mse(ctx: EvalContext) -> Score:
     """Mean squared error per pixel between test images and their reconstructions."""
     tp = ctx.test_pass
-    return float(tp.squared_error.mean() / tp.pixels)
+    return per_image_score(tp.squared_error, 1.0 / tp.pixels)
 
 
-@register_metric("recon_bce", higher_is_better=False, needs={"encode"}, unit="nats per pixel")
-def recon_bce(ctx: EvalContext) -> float:
-    """Binary cross-entropy per pixel of the test reconstructions (posterior mean)."""
+@register_metric("recon_bce", higher_is_better=False, family="reconstruction", needs={"encode"},
+                 unit="nats per pixel")
+def recon_bce(ctx: EvalContext) -> Score:
+    """Binary cross-entropy per pixel of the test reconstructions (posterior mean).
+
+    On grey pixels its floor is the pixels' binary entropy, not 0 (details: ``grey_pixels``,
+    ``binarize``).
+    """
     tp = ctx.test_pass
-    return float(tp.bce.mean() / tp.pixels)
+    return per_image_score(tp.bce, 1.0 / tp.pixels, details={
+        "binarize": ctx.binarize,
+        "grey_pixels": grey_pixel_fraction(ctx)})
 
 
-@register_metric("psnr", higher_is_better=True, needs={"encode"}, unit="dB")
-def psnr(ctx: EvalContext) -> float:
+@register_metric("psnr", higher_is_better=True, family="reconstruction", needs={"encode"},
+                 unit="dB")
+def psnr(ctx: EvalContext) -> Score:
     """Peak signal-to-noise ratio of test reconstructions (data range 1), averaged over images."""
-    return float(ctx.test_pass.psnr.mean())
+    return per_image_score(ctx.test_pass.psnr)
 
 
-@register_metric("ssim", higher_is_better=True, needs={"encode"})
-def ssim(ctx: EvalContext) -> float:
+@register_metric("ssim", higher_is_better=True, family="reconstruction", needs={"encode"})
+def ssim(ctx: EvalContext) -> Score:
     """Structural similarity of test reconstructions (torchmetrics, 11×11 Gaussian window)."""
-    return float(ctx.test_pass.ssim.mean())
+    return per_image_score(ctx.test_pass.ssim)

@@ -26,14 +26,26 @@ class Score:
             ``details``).
         details: anything more that belongs in metrics.json but not in the table (KL per latent
             dimension, the real-set size, a KID standard deviation): JSON-serialisable.
+        std_error: the standard error of ``value`` over the test set (a bootstrap over test
+            images, ``std/√n`` of per-image values, or the estimator's own variance), ``None``
+            where none is computed; results.csv and the tables carry it as ± for one seed.
+        caveat: why this value may not be compared with other models' (an estimate at its
+            ceiling, say); it is kept, flagged and never ranked.
     """
 
     value: float
     samples: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    std_error: float | None = None
+    caveat: str | None = None
 
 
 Compute = Callable[..., "float | Score"]
+
+
+#: The families metrics are grouped in, in the order the report and the tables show them.
+FAMILIES = ("reconstruction", "likelihood", "samples", "interpolation", "latent", "cost",
+            "other")
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,14 @@ class Metric:
         name: registry key and, for metrics outside a feature space, the column name in
             results.csv.
         higher_is_better: the direction in which the metric improves; ``None`` for a score whose
-            ideal is a target value (C_T of data copying is ideal at 0), which tables never rank.
+            ideal is a target value, or one that has no ideal at all.
+        family: the table the metric sits in: one of :data:`FAMILIES` (``reconstruction``,
+            ``likelihood``, ``samples``, ``interpolation``, ``latent``, ``cost``).
+        bound: the metric is a bound on −log p(x) (distortion, −ELBO, IWAE): absent for a model
+            whose decoder sees more of x than the code (its ``side_channel``).
+        target: the ideal value of a metric that is best at a value rather than at an end
+            (checkerboard 1, density 1, generalization gap 0, data copying 0); tables rank it by
+            the distance to the target. ``None`` for directional metrics.
         needs: model capabilities it requires (``encode``, ``variational``, ``sample``); a model
             lacking one gets no value — absent, never zero.
         unit: what the number is measured in, for tables and captions.
@@ -64,6 +83,15 @@ class Metric:
     feature_space: bool = False
     default: bool = True
     datasets: frozenset[str] | None = None
+    target: float | None = None
+    family: str = "other"
+    bound: bool = False
+
+    def __post_init__(self) -> None:
+        if self.target is not None and self.higher_is_better is not None:
+            raise ValueError(f"metric {self.name!r}: a target metric has no direction")
+        if self.family not in FAMILIES:
+            raise ValueError(f"metric {self.name!r}: family must be one of {', '.join(FAMILIES)}")
 
     @property
     def description(self) -> str:
@@ -106,15 +134,20 @@ def parse_key(key: str) -> tuple[Metric, str | None]:
 
 
 def register_metric(
-    name: str, *, higher_is_better: bool | None, needs: Iterable[str] = (), unit: str = "",
+    name: str, *, higher_is_better: bool | None = None, target: float | None = None,
+    family: str = "other", bound: bool = False, needs: Iterable[str] = (), unit: str = "",
     feature_space: bool = False, default: bool = True, datasets: Iterable[str] | None = None,
 ) -> Callable[[Compute], Compute]:
-    """Decorator: register ``fn`` as metric ``name`` (see :class:`Metric`); returns ``fn``."""
+    """Decorator: register ``fn`` as metric ``name`` (see :class:`Metric`); returns ``fn``.
+
+    Give ``higher_is_better`` for a metric that improves towards one end, or ``target`` for one
+    that is best at a value.
+    """
 
     def add(fn: Compute) -> Compute:
         METRICS.register(name)(Metric(
             name, higher_is_better, frozenset(needs), unit, fn, feature_space, default,
-            None if datasets is None else frozenset(datasets)))
+            None if datasets is None else frozenset(datasets), target, family, bound))
         return fn
 
     return add

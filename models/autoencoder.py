@@ -54,9 +54,14 @@ class EncoderDecoderModel(LatentModel):
                                    ENCODERS.get(resolve_encoder(spec)))
         self.decoder = ConvDecoder(image_shape, spec.latent_dim, spec.width, spec.hidden,
                                    DECODERS.get(spec.decoder))
+        self.pixel_likelihood = spec.likelihood
         if decoder_needs_switches(spec.decoder):
             self.sampling += ("; with no encoded image to take switches from, unpool-max puts "
                               "each value at the top-left of its cell")
+            # The switches say where each maximum of the encoder's feature maps was: the
+            # decoder gets that much of x past the code.
+            self.side_channel = (f"its decoder reads the encoder's max-pooling switches "
+                                 f"({spec.decoder})")
 
     def decode(self, z: Tensor, switches: tuple[Tensor, ...] | None = None) -> Tensor:
         return self.decoder(z, switches)

@@ -42,7 +42,7 @@ class ModuleVAE(LatentModel):
         beta: weight of the KL term; ``None`` means 1 (the plain VAE). Must be ``None`` when
             ``variational=False``.
         likelihood: a registered pixel likelihood (``latentbench list likelihoods``):
-            ``bernoulli``, ``gaussian`` or ``gaussian-learned``.
+            ``bernoulli``, ``gaussian``, ``gaussian-learned`` or ``continuous-bernoulli``.
         sigma: σ of the Gaussian likelihoods (the starting σ of ``gaussian-learned``).
         variational: ``True`` for a Gaussian posterior (capabilities ``encode``, ``variational``,
             ``sample``), ``False`` for a deterministic code (``encode``, ``sample``).
@@ -51,6 +51,12 @@ class ModuleVAE(LatentModel):
         InputError: unknown likelihood, a bad ``latent_dim``, ``beta`` or ``sigma``, or a
             ``beta`` for a deterministic model.
         TypeError: ``encoder`` or ``decoder`` is not an ``nn.Module``.
+
+    A plug-in whose decoder sees more of x than the code — skip connections from the encoder,
+    say, with an encoder module that keeps its feature maps for the decoder module — declares
+    it in the class: ``side_channel = "its decoder has skip connections from the encoder"``.
+    Its distortion, −ELBO and IWAE bound are then left out (they are no bounds on −log p(x))
+    and its reconstructions flagged.
 
     Example:
         >>> from torch import nn
@@ -82,6 +88,7 @@ class ModuleVAE(LatentModel):
         self.variational = variational
         self.beta = 1.0 if beta is None else float(beta)
         self.likelihood = LIKELIHOODS.get(likelihood)(spec)
+        self.pixel_likelihood = likelihood
         # An instance attribute shadows the class default, so one class serves both kinds.
         self.capabilities = frozenset({"encode", "variational", "sample"} if variational
                                       else {"encode", "sample"})

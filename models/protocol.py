@@ -8,6 +8,10 @@ does not apply to a model (reconstruction for a GAN) is skipped — absent, neve
 - ``"variational"``: the encoder is a Gaussian posterior q(z|x), so rate and ELBO are defined;
 - ``"sample"``: can draw new images.
 
+A model whose decoder sees more of x than the code (max-pooling switches, skip connections)
+says so in :attr:`LatentModel.side_channel`: its likelihoods are then not bounds on −log p(x),
+so the evaluation leaves them out with that reason, and flags its reconstructions.
+
 Training goes through :meth:`LatentModel.configure_optimizers` and :meth:`LatentModel.train_step`;
 the defaults (one Adam, minimise :meth:`LatentModel.loss`) fit every model with a single
 objective, and a GAN overrides both.
@@ -45,7 +49,8 @@ class ModelSpec:
             optimiser steps); ``cyclical`` (Fu et al. 2019: in each cycle of ``cycle_steps``
             steps β rises linearly over the first ``cycle_ratio`` of it, then stays).
         warmup_steps, cycle_steps, cycle_ratio: parameters of those schedules.
-        likelihood: ``bernoulli``, ``gaussian`` (fixed ``sigma``) or ``gaussian-learned``.
+        likelihood: ``bernoulli``, ``gaussian`` (fixed ``sigma``), ``gaussian-learned`` or
+            ``continuous-bernoulli`` (a density on [0, 1] for grey pixels).
         sigma: σ of the fixed Gaussian likelihood; 1/√2 makes −log p(x|z) = ‖x − x̂‖² + const.
         gan_loss: ``non-saturating`` or ``hinge`` (GANs only).
         options: free-form settings passed to a plug-in model.
@@ -128,6 +133,17 @@ class LatentModel(nn.Module, ABC):
     capabilities: frozenset[str] = frozenset()
     #: How :meth:`sample` draws, for the report's caption of the samples.
     sampling: str = "decoded from z drawn from the prior"
+    #: Why the decoder sees more of x than the code, in a short phrase that completes "not a
+    #: bound on −log p(x), because ...": ``"its decoder reads the encoder's max-pooling switches
+    #: (unpool-max)"``, ``"its decoder has skip connections from the encoder"``. ``None`` (the
+    #: default) for a decoder that sees only z. With a side channel, distortion, −ELBO and the
+    #: IWAE bound are not bounds on −log p(x) (the decoder can copy x past the code), so they are
+    #: absent with this reason, and reconstruction metrics are kept but flagged, never ranked.
+    side_channel: str | None = None
+    #: The registered name of the likelihood :meth:`reconstruction_nll` computes
+    #: (``bernoulli``, ``gaussian``, ``continuous-bernoulli``, ...), recorded with every
+    #: likelihood metric; ``None`` for a likelihood of the model's own.
+    pixel_likelihood: str | None = None
 
     def encode(self, x: Tensor) -> Posterior:
         """The posterior (or deterministic code) of images ``x`` in [0, 1], ``[N, C, H, W]``."""

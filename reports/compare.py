@@ -3,17 +3,21 @@
 ``latentbench compare BASELINE CURRENT [--tolerances FILE] [--k 3] [--update-baseline]`` takes
 two files of the same kind:
 
-- two ``results.csv`` (long format, ARCHITECTURE.md): rows of finished runs are grouped by
-  configuration (dataset, model, decoder, β, latent size) and metric, over seeds, into a mean and
-  a sample standard deviation;
+- two ``results.csv`` (long format, :mod:`latentbench.reports.schema`): rows of finished runs
+  are grouped by configuration (dataset, model, decoder, β, latent size) and metric, over seeds,
+  into a mean and a sample standard deviation;
 - two ``latentbench bench --json`` files: one value per configuration and metric.
 
-A metric **regresses** when it is worse than the baseline, in its direction, by more than
+A metric **regresses** when it is worse than the baseline, in its direction (or further from its
+target: checkerboard 1, density 1), by more than
 
-    allowed = max(abs, rel × |baseline mean|, k × baseline seed std)
+    allowed = max(abs, rel × |baseline mean|, k × baseline seed std,
+                  k × √(u_baseline² + u_current²))
 
 (``abs`` and ``rel`` from the tolerances, ``k`` from ``--k``; the std term is 0 for one seed and
-for bench files). A metric the baseline has and the current lacks, or has from fewer seeds,
+for bench files; ``u`` is a mean's uncertainty: seed std / √n over several seeds, else the
+test-set standard error of the one value from results.csv's ``std_error``). A metric the
+baseline has and the current lacks, or has from fewer seeds,
 regresses too: a run that failed is a regression. Metrics without a known direction
 (``higher_is_better`` empty in results.csv) are reported and never gate; metrics and
 configurations only in CURRENT are reported as new.
@@ -180,13 +184,22 @@ def load_tolerances(path: Path | str | None) -> Tolerances:
 
 @dataclass(frozen=True)
 class Stat:
-    """One configuration's metric: mean and sample std over ``n`` finite values (seeds), and
-    the metric's direction (``None`` unknown)."""
+    """One configuration's metric: mean and sample std over ``n`` finite values (seeds), the
+    metric's direction (``None`` unknown) or target, and the standard error of a single seed's
+    value over its test set (``0`` where none was computed)."""
 
     mean: float
     std: float
     n: int
     higher_is_better: bool | None
+    target: float | None = None
+    std_error: float = 0.0
+
+    @property
+    def uncertainty(self) -> float:
+        """How uncertain the mean is: ``std / √n`` over several seeds, else the test-set
+        standard error of the one value."""
+        return self.std / math.sqrt(self.n) if self.n > 1 else self.std_error
 
 
 @dataclass
@@ -222,14 +235,19 @@ def _results_measurements(path: Path, where: str) -> Measurements:
     measurements.configs = list(dict.fromkeys(frame["config"]))
     done = frame[(frame["status"] == "done") & frame["metric"].notna()]
     for (config, metric), group in done.groupby(["config", "metric"], sort=False):
-        values = group["value"][group["value"].map(math.isfinite)]
+        finite = group[group["value"].map(math.isfinite)]
         directions = group["higher_is_better"].dropna()
         direction = None if directions.empty else bool(directions.iloc[0])
-        if values.empty:
+        targets = group["target"].dropna()
+        if finite.empty:
             continue
+        values = finite["value"]
         std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        measurements.stats[(config, str(metric))] = Stat(float(values.mean()), std,
-                                                         len(values), direction)
+        std_error = finite["std_error"].dropna()
+        measurements.stats[(config, str(metric))] = Stat(
+            float(values.mean()), std, len(values), direction,
+            None if targets.empty else float(targets.iloc[0]),
+            float(std_error.iloc[0]) if len(values) == 1 and len(std_error) else 0.0)
     return measurements
 
 
@@ -330,12 +348,17 @@ def _row(config: str, metric: str, base: Stat | None, cur: Stat | None,
     # Runs that failed are a regression whatever the metric's direction: it is the run, not
     # the value, that broke.
     fewer = f"fewer runs ({cur.n} of {base.n})" if cur.n < base.n else None
-    if base.higher_is_better is None:
+    if base.higher_is_better is None and base.target is None:
         return Row(config, metric, base.mean, cur.mean, delta, None, fewer or "no direction",
                    failed=fewer is not None)
     tolerance = tolerances.for_metric(metric)
-    allowed = max(tolerance.abs, tolerance.rel * abs(base.mean), k * base.std)
-    worse_by = -delta if base.higher_is_better else delta
+    # Both numbers are estimates: a change within k combined standard errors is noise.
+    noise = k * math.hypot(base.uncertainty, cur.uncertainty)
+    allowed = max(tolerance.abs, tolerance.rel * abs(base.mean), k * base.std, noise)
+    if base.target is not None:  # worse = further from the target
+        worse_by = abs(cur.mean - base.target) - abs(base.mean - base.target)
+    else:
+        worse_by = -delta if base.higher_is_better else delta
     if worse_by > allowed:
         return Row(config, metric, base.mean, cur.mean, delta, allowed, "regressed", True)
     if fewer:

@@ -1,8 +1,10 @@
 """Paper tables: ``latentbench report DIR --format latex,markdown,csv``.
 
-Writes ``table.tex`` (booktabs), ``table.md`` and ``table.csv`` into the output directory, all
-the same summary table as the HTML report (mean ± std over seeds, best per column in bold), with
-a caption that says over how many seeds, in which feature space and on how many samples.
+Writes ``table.tex`` (booktabs) and ``table.md`` (the headline scores), ``table-<family>.tex``
+and ``.md`` (one per metric family) and ``table.csv`` (every metric) into the output directory:
+the same summaries as the HTML report (mean ± spread, the clear best in bold, ties in italics),
+each with a caption that says over how many seeds, in which feature space and on how many
+samples.
 
 This module reads results only; it never imports models, metrics or benchmarks.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from latentbench.reports.families import table_groups
 from latentbench.reports.table import (
     SummaryTable,
     latex_escape,
@@ -92,7 +95,11 @@ def table_caption(
 
 
 def write_tables(out_dir: Path | str, formats: Iterable[str]) -> list[Path]:
-    """Write the summary table of ``OUT/results.csv`` in each of ``formats`` into ``OUT``.
+    """Write the summary of ``OUT/results.csv`` in each of ``formats`` into ``OUT``.
+
+    LaTeX and Markdown get the headline table as ``table.tex`` / ``table.md`` and one table per
+    metric family as ``table-<family>.tex`` / ``.md`` (see :mod:`latentbench.reports.families`),
+    each narrow enough for a page; ``table.csv`` holds every metric.
 
     Args:
         out_dir: The benchmark output directory.
@@ -106,15 +113,26 @@ def write_tables(out_dir: Path | str, formats: Iterable[str]) -> list[Path]:
     out = Path(out_dir)
     results = load_results(out)
     table = summary_table(results)
-    caption = table_caption(table, results)
-    render = {
-        "latex": lambda: to_latex(table, caption=table_caption(table, results, latex_escape)),
-        "markdown": lambda: to_markdown(table, caption=caption),
-        "csv": lambda: to_csv(table),
-    }
+    groups = table_groups(results, table.metrics)
     written = []
     for name in formats:
         filename = FORMATS[name]
-        if filename is not None:
-            written.append(write_text_atomic(out / filename, render[name]()))
+        if filename is None:
+            continue
+        if name == "csv":
+            written.append(write_text_atomic(out / filename, to_csv(table)))
+            continue
+        stem, suffix = filename.rsplit(".", 1)
+        for group in groups:
+            part = table.select(group.metrics)
+            target = out / (filename if group.name == "headline"
+                            else f"{stem}-{group.name}.{suffix}")
+            if name == "latex":
+                text = to_latex(part, caption=f"{latex_escape(group.title)}. "
+                                + table_caption(part, results, latex_escape),
+                                label=f"tab:latentbench-{group.name}")
+            else:
+                text = to_markdown(part, caption=f"{group.title}. "
+                                   + table_caption(part, results))
+            written.append(write_text_atomic(target, text))
     return written

@@ -21,9 +21,12 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from latentbench.reports.atomic import write_text_atomic
-from latentbench.reports.labels import arrow, config_key, direction_text
+from latentbench.reports.export import table_caption
+from latentbench.reports.families import table_groups
+from latentbench.reports.labels import config_key, direction_text
 from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
 from latentbench.reports.schema import (
+    REFERENCE_MODEL,
     REPORT_FILE,
     RUNS_DIR,
     STATUS_FAILED,
@@ -142,25 +145,32 @@ def render_report(out_dir: Path | str) -> Path:
     runs_dir = out / RUNS_DIR
 
     suite_name, description = _suite_info(out, results)
-    groups = _config_groups(runs_dir, results, table)
+    # The real-data reference is a row of the tables, not a run: it has no folder to show.
+    runs = results[results["model"].ne(REFERENCE_MODEL)]
+    groups = _config_groups(runs_dir, runs, table)
+    anchors = {key: group.anchor for key, group in groups.items()}
     decoders = decoder_comparison(
         runs_dir,
-        results,
-        anchors={key: group.anchor for key, group in groups.items()},
+        runs,
+        anchors=anchors,
         directions=table.higher_is_better.to_dict(),
     )
     context = {
         "suite_name": suite_name,
         "description": description,
-        "counts": _counts(results),
-        "table": _table_context(table),
-        "caption": table.caption(),
-        "failed": _failed_runs(results),
+        "counts": _counts(runs),
+        "tables": [
+            {"name": group.name, "title": group.title,
+             "caption": table_caption(table.select(group.metrics), results),
+             "table": _table_context(table.select(group.metrics), anchors)}
+            for group in table_groups(results, table.metrics)
+        ],
+        "failed": _failed_runs(runs),
         "decoders": decoders,
-        "spectra": decoder_spectra(runs_dir, results),
-        "beta": beta_figures(results, table.higher_is_better.to_dict()),
-        "latent": latent_space(runs_dir, results),
-        "environment": environment(runs_dir, results),
+        "spectra": decoder_spectra(runs_dir, runs),
+        "beta": beta_figures(runs, table.higher_is_better.to_dict()),
+        "latent": latent_space(runs_dir, runs),
+        "environment": environment(runs_dir, runs),
         "groups": list(groups.values()),
         "sort_script": _SORT_SCRIPT,
         "script_hash": _SORT_SCRIPT_HASH,
@@ -220,10 +230,13 @@ def _config_groups(
     Keyed by :func:`config_key`; configurations without a finished run are left out.
     """
     done = results[results["status"].eq("done")]
-    arrows = {m: arrow(table.higher_is_better[m]) for m in table.metrics}
+    arrows = {m: table.direction(m) for m in table.metrics}
 
     groups: dict[tuple[str, ...], _ConfigGroup] = {}
-    for index, config in enumerate(table.mean.index.to_frame(index=False).to_dict("records")):
+    configs = table.mean.index.to_frame(index=False).to_dict("records")
+    for index, config in enumerate(configs):
+        if config["model"] == REFERENCE_MODEL:
+            continue
         key = config_key(config)
         groups[key] = _ConfigGroup(anchor=f"config-{index}", label=config_label(config))
 
@@ -283,26 +296,29 @@ def _run_images(directory: Path, label: str) -> list[EmbeddedImage]:
     return images
 
 
-def _table_context(table: SummaryTable) -> dict[str, Any]:
-    """The summary table as plain lists for the template."""
+def _table_context(table: SummaryTable, anchors: dict[tuple[str, ...], str]) -> dict[str, Any]:
+    """The summary table as plain lists for the template; rows link to their configuration's
+    runs by ``anchors`` (the reference row has none)."""
+    configs = table.mean.index.to_frame(index=False).to_dict("records")
     rows = [
         {
-            # Groups are numbered in table order, so row i links to section config-i.
-            "anchor": f"config-{index}",
+            "anchor": anchors.get(config_key(config), ""),
+            "reference": bool(reference),
             "config": list(config_values),
-            "cells": list(zip(cell_values, best_values, mean_values, strict=True)),
+            "cells": list(zip(cell_values, best_values, tied_values, mean_values, strict=True)),
         }
-        for index, (config_values, cell_values, best_values, mean_values) in enumerate(
-            zip(
-                table.config_frame().itertuples(index=False),
-                table.cells().itertuples(index=False),
-                table.best.itertuples(index=False),
-                # Full-precision means for the numeric sort; "" sorts an empty cell last.
-                table.mean.map(lambda v: "" if pd.isna(v) else repr(float(v))).itertuples(
-                    index=False
-                ),
-                strict=True,
-            )
+        for config, reference, config_values, cell_values, best_values, tied_values, mean_values
+        in zip(
+            configs,
+            table.reference,
+            table.config_frame().itertuples(index=False),
+            table.cells().itertuples(index=False),
+            table.best.itertuples(index=False),
+            table.tied.itertuples(index=False),
+            # Full-precision means for the numeric sort; "" sorts an empty cell last.
+            table.mean.map(lambda v: "" if pd.isna(v) else repr(float(v))).itertuples(
+                index=False),
+            strict=True,
         )
     ]
     return {
@@ -310,8 +326,9 @@ def _table_context(table: SummaryTable) -> dict[str, Any]:
         "metrics": [
             {
                 "name": metric,
-                "arrow": arrow(table.higher_is_better[metric]),
-                "direction": direction_text(table.higher_is_better[metric]),
+                "arrow": table.direction(metric),
+                "direction": direction_text(table.higher_is_better[metric],
+                                            table.target[metric]),
             }
             for metric in table.metrics
         ],

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from latentbench.reports.ranking import direction_symbol
 from latentbench.reports.schema import CONFIG_COLUMNS
 
 __all__ = ["arrow", "config_key", "direction_text"]
@@ -25,13 +26,13 @@ def config_key(
 
 def arrow(direction: object) -> str:
     """``↑`` for higher-is-better, ``↓`` for lower-is-better, ``""`` when unknown."""
-    if direction is None or direction is pd.NA or pd.isna(direction):
-        return ""
-    return "↑" if bool(direction) else "↓"
+    return direction_symbol(direction, None)
 
 
-def direction_text(direction: object) -> str:
-    """The direction in words, for tooltips and screen readers."""
+def direction_text(direction: object, target: object = None) -> str:
+    """The direction or target in words, for tooltips and screen readers."""
+    if target is not None and not pd.isna(target):
+        return f"best at {float(target):g}"
     return {"↑": "higher is better", "↓": "lower is better"}.get(
-        arrow(direction), "direction unknown"
+        arrow(direction), "no direction"
     )

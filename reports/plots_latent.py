@@ -9,13 +9,15 @@ This module reads results only; it never imports models, metrics or benchmarks.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from latentbench.reports.figures import figure_png, panel_grid, plain_text
 
-__all__ = ["LatentPanel", "latent_scatter"]
+__all__ = ["LatentPanel", "latent_figure", "latent_scatter"]
 
 _COLUMNS = 3
 
@@ -37,16 +39,24 @@ class LatentPanel:
     explained: tuple[float, float] | None = None
 
 
+#: Characters of a bold 10 pt title per inch of panel width: titles are wrapped to this so that
+#: long configuration labels stay inside their own panel instead of running into the next.
+_TITLE_CHARS_PER_INCH = 11.5
+
+
 def latent_scatter(panels: list[LatentPanel]) -> bytes | None:
     """One scatter per configuration, points coloured by class.
 
     Returns:
         PNG bytes, or ``None`` for no panels.
     """
+    return figure_png(latent_figure(panels)) if panels else None
+
+
+def latent_figure(panels: list[LatentPanel]) -> Any:
+    """The figure of :func:`latent_scatter` (a matplotlib Figure), for tests of its layout."""
     import seaborn as sns
 
-    if not panels:
-        return None
     fig, axes = panel_grid(len(panels), _COLUMNS, row_height_in=3.9)
     classes = sorted({int(c) for p in panels if p.labels is not None for c in np.unique(p.labels)})
     palette = dict(zip(classes, sns.color_palette("tab10", len(classes)), strict=True))
@@ -64,7 +74,11 @@ def latent_scatter(panels: list[LatentPanel]) -> bytes | None:
         else:
             ax.set_xlabel(f"PC 1 ({panel.explained[0]:.0%} of variance)")
             ax.set_ylabel(f"PC 2 ({panel.explained[1]:.0%} of variance)")
-        ax.set_title(plain_text(panel.title), loc="left", fontsize=10, fontweight="bold")
+        width_in = ax.get_position().width * fig.get_figwidth()
+        title = textwrap.fill(plain_text(panel.title),
+                              max(12, int(width_in * _TITLE_CHARS_PER_INCH)),
+                              break_on_hyphens=False, break_long_words=False)
+        ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
         ax.tick_params(labelsize=8)
         ax.grid(color="#d1d9e0", linewidth=0.5)
     for ax in axes.flat[len(panels):]:
@@ -75,4 +89,4 @@ def latent_scatter(panels: list[LatentPanel]) -> bytes | None:
         ).get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside right upper", title="class", frameon=False,
                    markerscale=4, fontsize=9)
-    return figure_png(fig)
+    return fig

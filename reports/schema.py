@@ -29,6 +29,7 @@ __all__ = [
     "BENCH_FORMAT",
     "CONFIG_COLUMNS",
     "METRICS_FORMAT",
+    "REFERENCE_MODEL",
     "REPORT_FILE",
     "RESULTS_COLUMNS",
     "RESULTS_DTYPES",
@@ -96,9 +97,14 @@ class RunFiles:
 
 #: Columns of ``results.csv`` and their pandas dtypes, in file order. One row per run × metric;
 #: a run without metrics (failed, or nothing applied) has one row with an empty ``metric``.
-#: ``beta`` is NaN for a model without a KL term; ``samples`` is how many images (or generated
-#: samples) the value averages over; ``higher_is_better`` is empty where a metric has no
-#: direction; ``reason`` is empty for a run that is ``done``.
+#: ``family`` is the metric's table (reconstruction, likelihood, samples, interpolation, latent,
+#: cost); ``beta`` is NaN for a model without a KL term; ``std_error`` is the value's standard error
+#: over the test set (empty where none is computed); ``samples`` is how many images (or
+#: generated samples) the value averages over; ``higher_is_better`` is empty where a metric has
+#: no direction, and ``target`` holds the ideal value of a metric that is best at a value
+#: (checkerboard 1): the two are never both set; ``caveat`` says why a value may not be compared
+#: with other models' (a decoder that sees more than the code): such a value is never ranked;
+#: ``reason`` is empty for a run that is ``done``.
 RESULTS_DTYPES: Final[dict[str, str]] = {
     "run_id": "string",
     "suite": "string",
@@ -109,13 +115,21 @@ RESULTS_DTYPES: Final[dict[str, str]] = {
     "latent_dim": "Int64",
     "seed": "Int64",
     "metric": "string",
+    "family": "string",
     "value": "float64",
+    "std_error": "float64",
     "samples": "Int64",
     "higher_is_better": "boolean",
+    "target": "float64",
+    "caveat": "string",
     "status": "string",
     "reason": "string",
 }
 RESULTS_COLUMNS: Final[tuple[str, ...]] = tuple(RESULTS_DTYPES)
+#: The ``model`` of the real-data reference rows: real images that are not the test set scored
+#: as if they were a model's samples (the FID floor, the precision/recall ceilings). Shown in
+#: every table, never ranked.
+REFERENCE_MODEL: Final = "real-data"
 #: Columns that identify a configuration; the seed varies within one.
 CONFIG_COLUMNS: Final[tuple[str, ...]] = ("dataset", "model", "decoder", "beta", "latent_dim")
 #: The values of ``status`` in results.csv and of a run's status file.
@@ -210,8 +224,9 @@ def parse_status(text: str) -> tuple[str, str]:
 
 # --- metrics.json ----------------------------------------------------------------------------
 
-#: Version of the metrics.json layout; a reader meeting another one refuses it.
-METRICS_FORMAT: Final = 2
+#: Version of the metrics.json layout; a reader meeting another one refuses it. Format 3 added
+#: ``std_errors`` and ``caveats``.
+METRICS_FORMAT: Final = 3
 
 
 @dataclass(frozen=True)
@@ -223,19 +238,25 @@ class MetricsDocument:
         samples: key → how many images (or generated samples) the value averages over.
         details: key → what else the metric reported (KL per dimension, a KID std, ...).
         errors: key → why the metric could not be computed; that key has no value.
+        std_errors: key → the standard error of the value over the test set, where computed.
+        caveats: key → why the value may not be compared with other models' (it is kept,
+            flagged, and never ranked).
     """
 
     values: dict[str, float] = field(default_factory=dict)
     samples: dict[str, int] = field(default_factory=dict)
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    std_errors: dict[str, float] = field(default_factory=dict)
+    caveats: dict[str, str] = field(default_factory=dict)
 
 
 def metrics_document(metrics: MetricsDocument) -> dict[str, Any]:
-    """The JSON object of ``metrics.json``: ``{"format": 2, "values", "samples", "details",
-    "errors"}``."""
+    """The JSON object of ``metrics.json``: ``{"format": 3, "values", "samples", "details",
+    "errors", "std_errors", "caveats"}``."""
     return {"format": METRICS_FORMAT, "values": metrics.values, "samples": metrics.samples,
-            "details": metrics.details, "errors": metrics.errors}
+            "details": metrics.details, "errors": metrics.errors,
+            "std_errors": metrics.std_errors, "caveats": metrics.caveats}
 
 
 def parse_metrics(document: object) -> MetricsDocument:
@@ -247,7 +268,8 @@ def parse_metrics(document: object) -> MetricsDocument:
     if not isinstance(document, dict) or document.get("format") != METRICS_FORMAT:
         found = document.get("format") if isinstance(document, dict) else "?"
         raise SchemaError(f"metrics format {found}, this version reads {METRICS_FORMAT}")
-    parts = {name: document.get(name, {}) for name in ("values", "samples", "details", "errors")}
+    parts = {name: document.get(name, {})
+             for name in ("values", "samples", "details", "errors", "std_errors", "caveats")}
     for name in ("values", "samples"):
         if name not in document:
             raise SchemaError(f"metrics.json without {name!r}")

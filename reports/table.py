@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from latentbench.reports.ranking import direction_symbol, oriented, rank_columns
 from latentbench.reports.schema import (
     CONFIG_COLUMNS,
+    REFERENCE_MODEL,
     RESULTS_COLUMNS,
     RESULTS_FILE,
     read_results_csv,
@@ -63,31 +65,50 @@ def load_results(out_dir: Path | str) -> pd.DataFrame:
     return read_results_csv(path / RESULTS_FILE if path.is_dir() else path)
 
 
+#: The marker of a value that carries a caveat (footnoted under the table, never ranked).
+CAVEAT_MARK = "‡"
+
+
 @dataclass(frozen=True)
 class SummaryTable:
     """Per-configuration summary of a results table over seeds.
 
     All frames share one index (a MultiIndex over :data:`CONFIG_COLUMNS`) and, except
-    ``seeds``, one set of columns (the metric names, in the order they first appear in the
-    results).
+    ``seeds`` and ``reference``, one set of columns (the metric names, in the order they first
+    appear in the results).
 
     Attributes:
         mean: Mean of each metric over seeds.
         std: Sample standard deviation (``ddof=1``) over seeds; ``NaN`` for a single seed.
+        std_error: The standard error over test images of a single seed's value (``NaN`` where
+            none was computed, or the cell averages several seeds).
+        uncertainty: What a cell's mean is uncertain by: ``std / √n`` over ``n > 1`` seeds, the
+            test-set standard error for one seed; used to decide the best and the ties.
         count: Number of seeds with a finite value in each cell.
-        best: ``True`` where the mean is the best of its column within its dataset, by the
-            metric's direction. Ties are all marked; a column with fewer than two values, or
-            without a known direction, marks nothing.
-        higher_is_better: Direction of each metric (nullable boolean; ``NA`` if unknown).
+        best: ``True`` where the mean beats every other ranked mean of its column and dataset
+            by more than their combined uncertainty (see :mod:`latentbench.reports.ranking`).
+        tied: ``True`` where no mean is a clear best and this one is within the combined
+            uncertainty of the top.
+        caveat: Why a cell may not be compared with the others (``""``: no caveat); such a
+            cell is marked :data:`CAVEAT_MARK`, footnoted and never ranked.
+        higher_is_better: Direction of each metric (nullable boolean; ``NA``: none).
+        target: Ideal value of each metric that is best at a value (``NaN``: none).
         seeds: Number of finished runs (seeds) of each configuration.
+        reference: ``True`` for the real-data reference rows, shown but never ranked.
     """
 
     mean: pd.DataFrame
     std: pd.DataFrame
+    std_error: pd.DataFrame
+    uncertainty: pd.DataFrame
     count: pd.DataFrame
     best: pd.DataFrame
+    tied: pd.DataFrame
+    caveat: pd.DataFrame
     higher_is_better: pd.Series
+    target: pd.Series
     seeds: pd.Series
+    reference: pd.Series
 
     @property
     def metrics(self) -> list[str]:
@@ -97,23 +118,43 @@ class SummaryTable:
     def __len__(self) -> int:
         return len(self.mean)
 
-    def cells(self, digits: int = 4, pm: str = " ± ") -> pd.DataFrame:
-        """Format each metric cell as ``mean ± std``.
+    def direction(self, metric: str, up: str = "↑", down: str = "↓", towards: str = "→") -> str:
+        """``↑``, ``↓`` or ``→<target>`` for ``metric``'s header."""
+        return direction_symbol(self.higher_is_better[metric], self.target[metric], up, down,
+                                towards)
 
-        A single-seed cell shows just the value. A cell whose seed count differs from its row's
-        ``n`` (a metric missing or non-finite for some seed) is suffixed ``(n=k)`` so that
-        readers are not misled about how many values it averages.
+    def select(self, metrics: list[str]) -> SummaryTable:
+        """The same table with only ``metrics`` (those present), in that order; rows without
+        any of them are dropped."""
+        keep = [m for m in metrics if m in self.mean.columns]
+        rows = self.count[keep].gt(0).any(axis=1) if keep else self.count.index.notna()
+        frames = {name: getattr(self, name).loc[rows, keep]
+                  for name in ("mean", "std", "std_error", "uncertainty", "count", "best",
+                               "tied", "caveat")}
+        return SummaryTable(**frames, higher_is_better=self.higher_is_better[keep],
+                            target=self.target[keep], seeds=self.seeds[rows],
+                            reference=self.reference[rows])
+
+    def cells(self, digits: int = 4, pm: str = " ± ", mark: str = CAVEAT_MARK) -> pd.DataFrame:
+        """Format each metric cell as ``mean ± spread``.
+
+        The spread is the sample standard deviation over seeds when a cell has several, else
+        the standard error over test images of its one value (nothing when none is known). A
+        cell whose seed count differs from its row's ``n`` is suffixed ``(n=k)``; a cell with a
+        caveat is suffixed ``mark``.
 
         Args:
             digits: Significant digits of the mean; the spread gets two, enough to judge it.
             pm: The separator between mean and spread (``" $\\pm$ "`` for LaTeX).
+            mark: The caveat marker (``"$^\\ddagger$"`` for LaTeX).
 
         Returns:
             Strings shaped like :attr:`mean`; empty where a metric is absent for a config.
         """
         mean_text = self.mean.map(lambda v: _format_number(v, digits))
-        std_text = self.std.map(lambda v: _format_number(v, 2))
-        text = mean_text.where(self.count <= 1, mean_text + pm + std_text)
+        spread = self.std.where(self.count > 1, self.std_error)
+        spread_text = spread.map(lambda v: _format_number(v, 2))
+        text = mean_text.where(spread_text.eq(""), mean_text + pm + spread_text)
         row_n = pd.DataFrame(
             np.repeat(self.seeds.to_numpy()[:, None], self.mean.shape[1], axis=1),
             index=self.mean.index,
@@ -121,6 +162,7 @@ class SummaryTable:
         )
         partial = (self.count != row_n) & (self.count > 0)
         text = text.where(~partial, text + " (n=" + self.count.astype(str) + ")")
+        text = text.where(self.caveat.eq(""), text + mark)
         return text.where(self.count > 0, "")
 
     def config_frame(self) -> pd.DataFrame:
@@ -131,29 +173,46 @@ class SummaryTable:
             :data:`CONFIG_COLUMNS` then ``n``. A missing β (a model without one) shows ``–``.
         """
         config = self.mean.index.to_frame(index=False)
+        config["decoder"] = config["decoder"].fillna("–")
         config["beta"] = config["beta"].map(lambda v: _format_number(v, 4) or "–")
         config["latent_dim"] = config["latent_dim"].map(lambda v: "–" if pd.isna(v) else str(v))
         config["n"] = self.seeds.to_numpy()
         config.index = self.mean.index
         return config.astype(str)
 
-    def display(self, digits: int = 4, pm: str = " ± ") -> pd.DataFrame:
+    def display(self, digits: int = 4, pm: str = " ± ", mark: str = CAVEAT_MARK) -> pd.DataFrame:
         """The flat display table: configuration columns, ``n``, then one column per metric."""
-        return pd.concat([self.config_frame(), self.cells(digits=digits, pm=pm)], axis=1)
+        return pd.concat([self.config_frame(), self.cells(digits=digits, pm=pm, mark=mark)],
+                         axis=1)
+
+    def caveats(self) -> list[str]:
+        """The distinct caveats of the table's cells, for the footnote."""
+        found = self.caveat.where(self.count > 0, "").to_numpy().ravel()
+        return list(dict.fromkeys(text for text in found if text))
 
     def caption(self) -> str:
-        """A caption saying what the cells are and over how many seeds."""
-        counts = sorted(set(self.seeds.tolist()))
+        """A caption saying what the cells and the ± are, how the best is chosen, and the
+        caveats."""
+        counts = sorted(set(self.seeds[~self.reference].tolist()))
         if not counts:
             return "No finished runs."
-        legend = "best per metric and dataset in bold; ↑ higher is better, ↓ lower is better."
+        legend = ("best per metric and dataset in bold only where it beats the runner-up by more "
+                  "than their combined uncertainty, entries tied for best in italics; ↑ higher "
+                  "is better, ↓ lower is better, →x best at x.")
+        one = "standard error over test images"
         if counts == [1]:
-            return f"Values from a single seed per configuration; {legend}"
-        if len(counts) == 1:
-            seeds = f"{counts[0]} seeds"
+            what = f"Values from a single seed per configuration ± their {one}"
         else:
-            seeds = f"n seeds ({counts[0]}–{counts[-1]}, see column n)"
-        return f"Mean ± sample standard deviation (ddof=1) over {seeds} per configuration; {legend}"
+            seeds = (f"{counts[0]} seeds" if len(counts) == 1
+                     else f"n seeds ({counts[0]}–{counts[-1]}, see column n)")
+            what = (f"Mean ± sample standard deviation (ddof=1) over {seeds} per configuration "
+                    f"(a single seed: ± its {one})")
+        parts = [f"{what}; {legend}"]
+        if self.reference.any():
+            parts.append(f"{REFERENCE_MODEL}: real images that are not the test set, scored "
+                         f"like samples (a floor or ceiling for the sample metrics), never ranked.")
+        parts += [f"{CAVEAT_MARK} {text}; not ranked." for text in self.caveats()]
+        return " ".join(parts)
 
 
 def _format_number(value: object, digits: int) -> str:
@@ -173,9 +232,10 @@ def summary_table(results: pd.DataFrame) -> SummaryTable:
     to the report's list of failures. Each cell is the mean and sample standard deviation
     (``ddof=1``) of the metric's finite values over the configuration's seeds.
 
-    The best cell per metric is chosen on the mean, by the metric's ``higher_is_better``
-    direction, separately for each dataset because values on different datasets are not
-    comparable.
+    The best cell per metric is chosen on the oriented mean (by direction, or by the distance
+    to a target), separately for each dataset because values on different datasets are not
+    comparable, and only where it beats the runner-up by more than the combined uncertainty;
+    reference rows and cells with a caveat are never ranked.
 
     Args:
         results: Output of :func:`load_results` (or a frame with the same columns).
@@ -185,8 +245,8 @@ def summary_table(results: pd.DataFrame) -> SummaryTable:
         HTML report.
 
     Raises:
-        ValueError: If required columns are missing, or a metric is marked both higher- and
-            lower-is-better.
+        ValueError: If required columns are missing, or a metric is given two directions or
+            targets.
     """
     missing = [column for column in RESULTS_COLUMNS if column not in results.columns]
     if missing:
@@ -198,73 +258,72 @@ def summary_table(results: pd.DataFrame) -> SummaryTable:
     done["value"] = pd.to_numeric(done["value"], errors="coerce")
     # Infinite values (a diverged run) would poison the mean; count them as missing instead.
     done["value"] = done["value"].where(np.isfinite(done["value"]))
+    done["caveat"] = done["caveat"].fillna("").astype(str)
     metrics = list(pd.unique(done["metric"]))
 
     # dropna=False keeps configurations whose β is NaN (a plain AE has no β).
-    stats = done.groupby([*config, "metric"], dropna=False, sort=False)["value"].agg(
-        ["mean", "std", "count"]
-    )
-    mean, std, count = (
-        stats[name].unstack("metric").reindex(columns=metrics) for name in ("mean", "std", "count")
-    )
-    mean = mean.sort_index(na_position="last")
-    std = std.reindex(mean.index)
-    count = count.reindex(mean.index).fillna(0).astype(int)
-    for frame in (mean, std, count):
+    grouped = done.groupby([*config, "metric"], dropna=False, sort=False)
+    stats = grouped["value"].agg(["mean", "std", "count"])
+    stats["std_error"] = grouped["std_error"].mean()
+    stats["caveat"] = grouped["caveat"].agg(lambda texts: "; ".join(dict.fromkeys(
+        t for t in texts if t)))
+    frames = {name: stats[name].unstack("metric").reindex(columns=metrics)
+              for name in ("mean", "std", "count", "std_error", "caveat")}
+    mean = frames["mean"].sort_index(na_position="last")
+    # The real-data reference leads its dataset's rows: it is what the others are read against.
+    order = sorted(range(len(mean)), key=lambda i: (
+        str(mean.index[i][0]), mean.index.get_level_values("model")[i] != REFERENCE_MODEL, i))
+    mean = mean.iloc[order]
+    std, std_error = (frames[name].reindex(mean.index) for name in ("std", "std_error"))
+    count = frames["count"].reindex(mean.index).fillna(0).astype(int)
+    caveat = frames["caveat"].reindex(mean.index).fillna("").astype(str)
+    std_error = std_error.where(count == 1)
+    uncertainty = (std / np.sqrt(count.where(count > 0))).where(count > 1, std_error)
+    for frame in (mean, std, std_error, uncertainty, count, caveat):
         frame.columns.name = "metric"
 
     seeds = done.groupby(config, dropna=False)["run_id"].nunique().reindex(mean.index).astype(int)
     seeds.name = "n"
+    reference = pd.Series(mean.index.get_level_values("model") == REFERENCE_MODEL,
+                          index=mean.index, name="reference")
 
-    higher_is_better = _metric_directions(done, metrics)
-    best = _best_mask(mean, higher_is_better)
+    higher_is_better = _one_per_metric(done, "higher_is_better", metrics).astype("boolean")
+    target = pd.to_numeric(_one_per_metric(done, "target", metrics)).astype("float64")
+    scores = oriented(mean, higher_is_better, target)
+    rankable = caveat.eq("") & ~pd.DataFrame(
+        np.repeat(reference.to_numpy()[:, None], len(metrics), axis=1),
+        index=mean.index, columns=mean.columns)
+    ranking = rank_columns(scores, uncertainty, rankable, "dataset")
     return SummaryTable(
-        mean=mean,
-        std=std,
-        count=count,
-        best=best,
-        higher_is_better=higher_is_better,
-        seeds=seeds,
+        mean=mean, std=std, std_error=std_error, uncertainty=uncertainty, count=count,
+        best=ranking.best, tied=ranking.tied, caveat=caveat,
+        higher_is_better=higher_is_better.rename("higher_is_better"),
+        target=target.rename("target"), seeds=seeds, reference=reference,
     )
 
 
-def _metric_directions(done: pd.DataFrame, metrics: list[str]) -> pd.Series:
-    """One ``higher_is_better`` per metric; conflicting rows are an error, not a guess."""
-    directions = done.groupby("metric", sort=False)["higher_is_better"].agg(
-        lambda column: set(column.dropna().astype(bool))
-    )
-    conflicting = directions[directions.map(len) > 1]
+def _one_per_metric(done: pd.DataFrame, column: str, metrics: list[str]) -> pd.Series:
+    """One value of ``column`` (a direction or a target) per metric; rows that disagree are
+    an error, not a guess."""
+    found = done.groupby("metric", sort=False)[column].agg(lambda c: set(c.dropna().tolist()))
+    conflicting = found[found.map(len) > 1]
     if len(conflicting):
-        raise ValueError(
-            "metric(s) marked both higher- and lower-is-better: "
-            + ", ".join(map(str, conflicting.index))
-        )
-    resolved = directions.map(lambda found: next(iter(found)) if found else pd.NA)
-    return resolved.reindex(metrics).astype("boolean").rename("higher_is_better")
+        raise ValueError(f"metric(s) with conflicting {column}: "
+                         + ", ".join(map(str, conflicting.index)))
+    return found.map(lambda values: next(iter(values)) if values else None).reindex(metrics)
 
 
-def _best_mask(mean: pd.DataFrame, higher_is_better: pd.Series) -> pd.DataFrame:
-    """Mark the best mean per column and dataset, by each metric's direction."""
-    if mean.empty:
-        return mean.astype(bool)
-    # Flip lower-is-better columns so that "best" is always the maximum; unknown direction → NaN.
-    sign = higher_is_better.map({True: 1.0, False: -1.0}).astype("float64")
-    score = mean.mul(sign, axis=1)
-    by_dataset = score.groupby(level="dataset", dropna=False)
-    top = by_dataset.transform("max")
-    # A lone value is not "best" of anything; bolding it would only add noise.
-    enough = by_dataset.transform("count") >= 2
-    return (score.eq(top) & enough & score.notna()).astype(bool)
-
-
-def _arrow(direction: object, up: str, down: str) -> str:
-    if direction is pd.NA or direction is None:
-        return ""
-    return up if bool(direction) else down
+def _emphasis(table: SummaryTable, cells: pd.DataFrame, bold: tuple[str, str],
+              italic: tuple[str, str]) -> pd.DataFrame:
+    """``cells`` with the clear best wrapped in ``bold`` and the tied ones in ``italic``."""
+    filled = cells.ne("")
+    cells = cells.where(~(table.best & filled), bold[0] + cells + bold[1])
+    return cells.where(~(table.tied & filled), italic[0] + cells + italic[1])
 
 
 def to_markdown(table: SummaryTable, caption: str | None = None, digits: int = 4) -> str:
-    """Render the summary as a GitHub-flavoured Markdown pipe table, best values in bold.
+    """Render the summary as a GitHub-flavoured Markdown pipe table: the clear best in bold,
+    the tied in italics, caveats marked.
 
     Built by hand rather than with ``DataFrame.to_markdown`` because that needs ``tabulate``,
     which is not a dependency.
@@ -278,13 +337,11 @@ def to_markdown(table: SummaryTable, caption: str | None = None, digits: int = 4
         The Markdown text, ending in a newline.
     """
     shown = table.display(digits=digits)
-    metric_cells = shown[table.metrics]
-    bold = metric_cells.where(~table.best | metric_cells.eq(""), "**" + metric_cells + "**")
-    shown = pd.concat([shown.drop(columns=table.metrics), bold], axis=1)
+    marked = _emphasis(table, shown[table.metrics], ("**", "**"), ("*", "*"))
+    shown = pd.concat([shown.drop(columns=table.metrics), marked], axis=1)
 
     headers = [_HEADERS[c] for c in (*CONFIG_COLUMNS, "n")] + [
-        f"{metric} {_arrow(table.higher_is_better[metric], '↑', '↓')}".rstrip()
-        for metric in table.metrics
+        f"{metric} {table.direction(metric)}".rstrip() for metric in table.metrics
     ]
     align = ["---"] * (len(CONFIG_COLUMNS) + 1) + ["--:"] * len(table.metrics)
 
@@ -306,9 +363,11 @@ def to_latex(
 ) -> str:
     """Render the summary as a booktabs LaTeX table via ``Styler.to_latex``.
 
-    Best values are wrapped in ``\\textbf{}``; names are LaTeX-escaped; the spread uses
-    ``$\\pm$``; headers carry ``$\\uparrow$``/``$\\downarrow$`` for the metric direction. Needs
-    ``\\usepackage{booktabs}`` in the document.
+    The clear best is wrapped in ``\\textbf{}``, the tied in ``\\textit{}``; names are
+    LaTeX-escaped; the spread uses ``$\\pm$``; headers carry ``$\\uparrow$``,
+    ``$\\downarrow$`` or ``$\\to$1`` for the direction or target; a cell with a caveat is
+    marked ``$^\\ddagger$``. A table estimated wider than a one-column page is scaled to the
+    line width with ``\\resizebox``. Needs ``\\usepackage{booktabs}`` and ``graphicx``.
 
     Args:
         table: Output of :func:`summary_table`.
@@ -319,19 +378,16 @@ def to_latex(
     Returns:
         The LaTeX source of a ``table`` environment.
     """
-    shown = table.display(digits=digits, pm=" $\\pm$ ")
+    shown = table.display(digits=digits, pm=" $\\pm$ ", mark="$^\\ddagger$")
     config_columns = [*CONFIG_COLUMNS, "n"]
-    bold = pd.concat(
-        [pd.DataFrame(False, index=shown.index, columns=config_columns), table.best], axis=1
-    )
-    shown = shown.reset_index(drop=True)
-    bold = bold.reset_index(drop=True)
+    marked = _emphasis(table, shown[table.metrics], ("\\textbf{", "}"), ("\\textit{", "}"))
+    shown = pd.concat([shown.drop(columns=table.metrics), marked], axis=1).reset_index(drop=True)
 
     headers = {c: latex_escape(_HEADERS[c]) for c in config_columns}
     headers["beta"] = "$\\beta$"
     for metric in table.metrics:
-        arrow = _arrow(table.higher_is_better[metric], " $\\uparrow$", " $\\downarrow$")
-        headers[metric] = latex_escape(metric) + arrow
+        symbol = table.direction(metric, "$\\uparrow$", "$\\downarrow$", "$\\to$")
+        headers[metric] = latex_escape(metric) + (f" {symbol}" if symbol else "")
 
     styler = (
         shown.style.hide(axis="index")
@@ -339,22 +395,38 @@ def to_latex(
         # already contain LaTeX ($\pm$), so only the former are escaped.
         .format(latex_escape, subset=config_columns)
         .format_index(lambda c: headers[c], axis=1)
-        .apply(lambda _: bold.map(lambda b: "textbf:--rwrap;" if b else ""), axis=None)
     )
     caption_text = caption if caption is not None else table.caption()
     caption_text = (
         caption_text.replace("±", "$\\pm$")
         .replace("↑", "$\\uparrow$")
         .replace("↓", "$\\downarrow$")
+        .replace("→", "$\\to$")
+        .replace(CAVEAT_MARK, "$^\\ddagger$")
         .replace("–", "--")
     )
-    return styler.to_latex(
+    latex = styler.to_latex(
         caption=caption_text,
         label=label,
         hrules=True,
         position_float="centering",
         column_format="l" * len(config_columns) + "r" * len(table.metrics),
     )
+    plain = table.display(digits=digits)
+    width = sum(_LATEX_PT_PER_CHAR * max(len(str(name)) + 2, *(len(c) for c in plain[name]))
+                + _LATEX_COLUMN_PT for name in plain.columns)
+    if width > _LATEX_TEXT_WIDTH_PT:
+        # Wider than a one-column page: scale the tabular to the line width (graphicx).
+        latex = latex.replace("\\begin{tabular}", "\\resizebox{\\linewidth}{!}{%\n\\begin{tabular}")
+        latex = latex.replace("\\end{tabular}\n", "\\end{tabular}}\n")
+    return latex
+
+
+#: A one-column article's text width (10 pt, default margins), an average character's width at
+#: 10 pt, and the two column separations of a cell: for the estimate of a table's width.
+_LATEX_TEXT_WIDTH_PT = 345.0
+_LATEX_PT_PER_CHAR = 5.0
+_LATEX_COLUMN_PT = 12.0
 
 
 _LATEX_SPECIAL = {
@@ -383,11 +455,12 @@ def latex_escape(text: object) -> str:
 
 def to_csv(table: SummaryTable) -> str:
     """Render the summary as CSV: the configuration columns and ``n``, then for each metric its
-    mean, sample standard deviation, seed count and whether it is the best of its column.
+    mean, sample standard deviation over seeds, test-set standard error (one seed), seed count,
+    whether it is the clear best or tied for best, and its caveat.
 
     Numbers stay numbers (full precision) so that the file can be read back for plotting;
-    the header of a metric's columns is ``<metric> mean``, ``<metric> std``, ``<metric> n`` and
-    ``<metric> best``.
+    the header of a metric's columns is ``<metric> mean``, ``<metric> std``, ``<metric> se``,
+    ``<metric> n``, ``<metric> best``, ``<metric> tied`` and ``<metric> caveat``.
 
     Args:
         table: Output of :func:`summary_table`.
@@ -400,7 +473,10 @@ def to_csv(table: SummaryTable) -> str:
         parts.append(pd.DataFrame({
             f"{metric} mean": table.mean[metric],
             f"{metric} std": table.std[metric],
+            f"{metric} se": table.std_error[metric],
             f"{metric} n": table.count[metric],
             f"{metric} best": table.best[metric],
+            f"{metric} tied": table.tied[metric],
+            f"{metric} caveat": table.caveat[metric],
         }))
     return pd.concat(parts, axis=1).to_csv(index=False)

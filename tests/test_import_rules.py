@@ -1,4 +1,4 @@
-"""The dependency direction of the four code folders (ARCHITECTURE.md, "Dependency direction").
+"""The dependency direction of the four code folders (ARCHITECTURE.md, "Imports").
 
 ``benchmarks`` may import ``models``, ``metrics`` and ``reports``; ``metrics`` only ``models``;
 ``models`` and ``reports`` nothing else of latentbench. So there is no cycle, and importing a

@@ -2,6 +2,12 @@
 
 Every dataset is held as float32 tensors in [0, 1], shape ``[N, C, H, W]``, so the training loop
 batches by indexing a tensor and never touches single samples in Python.
+
+``data.binarize`` makes a dataset binary, so that a Bernoulli likelihood is a proper mass
+function on it and its NLL comparable with the literature (binarised MNIST): each pixel becomes
+1 with probability equal to its intensity. ``static`` draws once with a fixed seed, train and
+test; ``dynamic`` draws the training images anew each epoch (:meth:`ImageData.train_epoch`)
+and evaluates on the same fixed draws as ``static``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,14 @@ import numpy as np
 import torch
 
 from latentbench.models.registry import InputError, Registry, check_int
+
+#: The values of ``data.binarize``.
+BINARIZATIONS = ("none", "static", "dynamic")
+#: Mixed into the seeds of the Bernoulli draws, so they share no stream with a generated
+#: dataset's own draws from ``data.seed``.
+_BINARIZE_STREAM = 0x62696E
+#: Images per Bernoulli draw: bounds the uniform noise held at once (CIFAR-10 would be 600 MB).
+_DRAW_CHUNK = 4096
 
 
 @dataclass(frozen=True)
@@ -27,7 +41,13 @@ class DataSpec:
         n_train: keep the first ``n_train`` training images (generators: draw that many).
         n_test: keep the first ``n_test`` test images (generators: draw that many).
         channels: ``shapes`` only: 1 (white sprites) or 3 (a colour factor is added).
-        seed: seed of the generated datasets; fixed across run seeds so runs see the same data.
+        seed: seed of the generated datasets and of the binarisation's fixed draws; fixed across
+            run seeds so runs see the same data.
+        binarize: ``none`` (grey pixels as they are), ``static`` (each pixel 1 with
+            probability equal to its intensity, drawn once from ``seed``: the same binary
+            images in every run and every epoch) or ``dynamic`` (a new draw of the training
+            images each epoch, a function of ``seed``, the run's seed and the epoch; evaluation
+            on the ``static`` draws).
     """
 
     dataset: str = "mnist5k"
@@ -37,6 +57,7 @@ class DataSpec:
     n_test: int | None = None
     channels: int | None = None
     seed: int = 0
+    binarize: str = "none"
 
     def __post_init__(self) -> None:
         # Stored as the plain ints check_int returns (a numpy integer passes the check), so
@@ -49,6 +70,29 @@ class DataSpec:
         object.__setattr__(self, "seed", check_int(self.seed, "data.seed", minimum=0))
         if self.channels not in (None, 1, 3):
             raise InputError(f"data.channels: must be 1 or 3, got {self.channels!r}")
+        if self.binarize not in BINARIZATIONS:
+            raise InputError(f"data.binarize: must be one of {', '.join(BINARIZATIONS)}, got "
+                             f"{self.binarize!r}")
+
+
+def bernoulli_draw(intensities: torch.Tensor, seed: int, *stream: int) -> torch.Tensor:
+    """Binary images: each pixel 1 with probability equal to its intensity in [0, 1].
+
+    The uniforms come from a CPU generator seeded by ``(seed, *stream)`` and are drawn in image
+    order, so the draw is the same on every machine and the first ``n`` images of a split get
+    the same draw whatever the split's size. Pixels at exactly 0 or 1 stay as they are.
+
+    Returns:
+        float32, the shape of ``intensities``, values in {0, 1}, on the CPU.
+    """
+    state = np.random.SeedSequence([seed, _BINARIZE_STREAM, *stream]).generate_state(2)
+    generator = torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
+    out = torch.empty(intensities.shape, dtype=torch.float32)
+    for start in range(0, len(intensities), _DRAW_CHUNK):
+        chunk = intensities[start:start + _DRAW_CHUNK].cpu()
+        noise = torch.rand(chunk.shape, generator=generator)
+        out[start:start + len(chunk)] = (noise < chunk).float()
+    return out
 
 
 @dataclass(frozen=True)
@@ -62,6 +106,11 @@ class ImageData:
         train_factors, test_factors: float32 ``[N, F]`` ground-truth generative factors
             (angle of a line, scale/orientation/position of a sprite) or ``None``.
         factor_names: the names of the ``F`` factor columns.
+        binarize: the ``data.binarize`` the images went through (``train`` and ``test`` are then
+            binary: the fixed draws).
+        train_intensities: under ``dynamic`` binarisation, the grey training images each epoch
+            redraws from; ``None`` otherwise.
+        binarize_seed: ``data.seed``, which seeds the draws.
     """
 
     name: str
@@ -72,6 +121,9 @@ class ImageData:
     train_factors: torch.Tensor | None = None
     test_factors: torch.Tensor | None = None
     factor_names: tuple[str, ...] = field(default=())
+    binarize: str = "none"
+    train_intensities: torch.Tensor | None = None
+    binarize_seed: int = 0
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -92,7 +144,39 @@ class ImageData:
             test_labels=cut(self.test_labels, n_test),
             train_factors=cut(self.train_factors, n_train),
             test_factors=cut(self.test_factors, n_test),
+            train_intensities=cut(self.train_intensities, n_train),
         )
+
+    def binarized(self, binarize: str, seed: int) -> ImageData:
+        """These images binarised as ``data.binarize = binarize`` says, from ``seed``: fixed
+        draws of both splits (``static``, ``dynamic``), the grey training images kept for the
+        per-epoch draws (``dynamic``); ``none`` returns ``self``."""
+        if binarize not in BINARIZATIONS:
+            raise InputError(f"data.binarize: must be one of {', '.join(BINARIZATIONS)}, got "
+                             f"{binarize!r}")
+        if binarize == "none":
+            return self
+        return replace(self, train=bernoulli_draw(self.train, seed, 0),
+                       test=bernoulli_draw(self.test, seed, 1), binarize=binarize,
+                       train_intensities=self.train if binarize == "dynamic" else None,
+                       binarize_seed=seed)
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether the training images are redrawn each epoch (:meth:`train_epoch`)."""
+        return self.train_intensities is not None
+
+    def train_epoch(self, epoch: int, seed: int) -> torch.Tensor:
+        """The training images of epoch ``epoch`` (0-based) of a run seeded ``seed``.
+
+        Under ``dynamic`` binarisation a fresh Bernoulli draw from the grey training images,
+        a function of (``data.seed``, ``seed``, ``epoch``) only, so a resumed run redraws the
+        epochs it repeats exactly; otherwise :attr:`train` itself, the same every epoch.
+        Float32 on the CPU.
+        """
+        if self.train_intensities is None:
+            return self.train
+        return bernoulli_draw(self.train_intensities, self.binarize_seed, 2, seed, epoch)
 
 
 Draw = Callable[[np.random.Generator, int],
@@ -121,10 +205,11 @@ DATASETS: Registry[Loader] = Registry("dataset", "data.dataset")
 
 
 def load_dataset(spec: DataSpec) -> ImageData:
-    """Load ``spec.dataset`` and keep the first ``n_train`` / ``n_test`` images.
+    """Load ``spec.dataset``, keep the first ``n_train`` / ``n_test`` images and binarise them
+    as ``spec.binarize`` says.
 
     Raises:
         InputError: unknown dataset, or files missing from ``spec.root``.
     """
     data = DATASETS.get(spec.dataset)(spec)
-    return data.head(spec.n_train, spec.n_test)
+    return data.head(spec.n_train, spec.n_test).binarized(spec.binarize, spec.seed)

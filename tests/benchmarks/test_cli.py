@@ -67,7 +67,15 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
     suite, out = write_suite(tmp_path), tmp_path / "out"
     first = latentbench("run", str(suite), "--out", str(out), "--device", "cpu")
     assert first.returncode == 0, first.stderr
-    results = pd.read_csv(out / "results.csv")
+    everything = pd.read_csv(out / "results.csv")
+    # The real-data reference leads the file: real training images scored like samples, with
+    # the same sample count as the runs and no run folder of its own.
+    reference = everything[everything.model == "real-data"]
+    assert everything.model.iloc[0] == "real-data" and (reference.status == "done").all()
+    assert {"fid[lenet-mnist]", "precision[lenet-mnist]", "checkerboard"} <= set(reference.metric)
+    assert (reference.samples == 64).all()  # n_test, the runs' sample count
+    assert not (out / "runs" / reference.run_id.iloc[0]).exists()
+    results = everything[everything.model != "real-data"]
     assert {"run_id", "suite", "dataset", "model", "decoder", "beta", "latent_dim", "seed",
             "metric", "value", "higher_is_better", "status"} <= set(results.columns)
     assert (results.status == "done").all() and set(results.suite) == {"tiny"}
@@ -102,7 +110,7 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
     again = latentbench("run", str(suite), "--out", str(out), "--device", "cpu")
     assert again.returncode == 0, again.stderr
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")} == mtimes
-    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), results)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), everything)
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -207,7 +215,7 @@ def test_shipped_suite_runs_and_its_models_learn(tmp_path, suite):
     out = tmp_path / suite
     result = latentbench("run", suite, "--out", str(out), "--no-progress")
     assert result.returncode == 0, result.stderr
-    results = pd.read_csv(out / "results.csv")
+    results = pd.read_csv(out / "results.csv").query("model != 'real-data'")
     n_test = 256 if suite == "smoke" else None
     mse = results[results.metric == "recon_mse"].value
     assert len(mse) == results.run_id.nunique() and (mse < 0.8 * _mean_image_mse(n_test)).all()
@@ -222,7 +230,7 @@ def test_a_gan_suite_has_no_encoder_metrics_but_its_runs_and_samples_are_reporte
     out = tmp_path / "out"
     result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    results = pd.read_csv(out / "results.csv")
+    results = pd.read_csv(out / "results.csv").query("model != 'real-data'")
     # Absent, never zero: of the registered metrics only the sample-based ones apply.
     sample_based = {name for name, m in METRICS.items()
                     if m.needs <= {"sample"} and m.default and m.datasets is None}

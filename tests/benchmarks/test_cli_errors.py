@@ -191,7 +191,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
                          r"out/runs/\w+/metrics\.json: written by another version"),
     "results.csv missing columns": (results_csv("run_id,value\nabc,1.0\n"),
                                     r"out/results\.csv: not a results\.csv this version of "
-                                    r"latentbench reads \(is missing required column\(s\): "),
+                                    r"latentbench reads \(is missing column\(s\): "),
     "compare baseline not one": (compare_baseline("hello"),
                                  r"BASELINE base\.json: not a results\.csv or bench JSON"),
 }

@@ -1,6 +1,7 @@
 """Extractors for datasets: lenet-<dataset> trained once and cached, and `latentbench features`."""
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 import latentbench.benchmarks.extractors as extractors
 from latentbench.benchmarks.cli import main
-from latentbench.benchmarks.data import DataSpec
+from latentbench.benchmarks.data import DataSpec, load_dataset
 from latentbench.benchmarks.extractors import (
     cache_dir,
     cached_lenet,
@@ -16,8 +17,14 @@ from latentbench.benchmarks.extractors import (
     lenet_cache_key,
     resolve_extractor,
 )
+from latentbench.benchmarks.feature_cache import RealFeatureCache
 from latentbench.metrics.features import FeatureOptions
-from latentbench.metrics.lenet import LENET_MNIST_SHA256, LeNetTraining
+from latentbench.metrics.lenet import (
+    LENET_MNIST_SHA256,
+    LeNetExtractor,
+    LeNetTraining,
+    feature_statistics,
+)
 from latentbench.models.registry import InputError
 
 LINES = DataSpec(dataset="lines", n_train=256, n_test=64)
@@ -94,6 +101,57 @@ def test_a_corrupt_cache_file_is_dropped_and_retrained(tmp_path, training_calls)
     assert retrained.trained and len(training_calls) == 2
     assert hashlib.sha256(retrained.path.read_bytes()).hexdigest() == \
         retrained.extractor.weights_sha256
+
+
+def test_a_trained_lenet_standardises_with_the_statistics_of_its_training_split(tmp_path):
+    found = cached_lenet(LINES, QUICK, tmp_path)
+    data = load_dataset(LINES)
+    stored = torch.load(io.BytesIO(found.path.read_bytes()), weights_only=True)
+    mean, std = feature_statistics(found.extractor.net, data.train)
+    assert torch.equal(stored["feature_mean"], mean) and torch.equal(stored["feature_std"], std)
+    train = found.extractor(data.train).double()
+    assert train.mean(0).abs().max() < 1e-4 and (train.std(0) - 1).abs().max() < 1e-4
+    test = found.extractor(data.test).double()  # held-out images: near, not exactly, 0 and 1
+    assert test.mean(0).abs().mean() < 0.5 and 0.5 < test.std(0).mean() < 2
+
+
+def test_a_cached_lenet_of_the_first_layout_is_dropped_and_retrained(tmp_path, training_calls):
+    # A file without the training-split statistics (architecture 1, raw features) under the
+    # current name must never be loaded as a standardised extractor.
+    path = cached_lenet(LINES, QUICK, tmp_path).path
+    old = torch.load(io.BytesIO(path.read_bytes()), weights_only=True)
+    old["architecture"] = 1
+    del old["feature_mean"], old["feature_std"]
+    buffer = io.BytesIO()
+    torch.save(old, buffer)
+    path.unlink()
+    stale = path.with_name(f"{path.stem.rsplit('-', 1)[0]}-"
+                           f"{hashlib.sha256(buffer.getvalue()).hexdigest()}.pt")
+    stale.write_bytes(buffer.getvalue())
+    with pytest.warns(RuntimeWarning, match="dropping a bad cached LeNet: .*architecture version"):
+        retrained = cached_lenet(LINES, QUICK, tmp_path)
+    assert retrained.trained and not stale.exists() and len(training_calls) == 2
+
+
+def test_real_feature_cache_files_follow_the_weights_digest(tmp_path):
+    # Cached real features are keyed by the extractor's weights sha256: the standardised
+    # lenet-mnist file has a new digest, so features cached with the raw one are never read.
+    shipped = resolve_extractor("lenet-mnist", DataSpec("mnist5k"), FeatureOptions(), tmp_path)
+    raw_digest = "d2443a0d79f52e551825c344d65c04ccf390a5baaf256085a40b976255bfb9f4"  # layout 1
+    before = LeNetExtractor("lenet-mnist", shipped.net, raw_digest, shipped.feature_mean,
+                            shipped.feature_std)
+    cache = RealFeatureCache(DataSpec("mnist5k"), tmp_path)
+    assert shipped.weights_sha256 != raw_digest
+    assert cache.path("test", shipped) != cache.path("test", before)
+    assert cache.path("test", shipped) == cache.path("test", resolve_extractor(
+        "lenet-mnist", DataSpec("mnist5k"), FeatureOptions(), tmp_path))
+
+
+def test_the_cache_key_follows_the_checkpoint_layout_version(monkeypatch):
+    # Files of layout 1 (no standardisation) sit under other names, never globbed for layout 2.
+    key = lenet_cache_key(LINES, QUICK)
+    monkeypatch.setattr(extractors, "ARCHITECTURE_VERSION", 1)
+    assert lenet_cache_key(LINES, QUICK) != key
 
 
 def test_the_cache_key_follows_what_the_weights_depend_on():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from latentbench.metrics import METRICS, EvalContext
-from latentbench.metrics.checkerboard import nyquist_power
+from latentbench.metrics.checkerboard import nyquist_power, power_ratio_bootstrap
 from latentbench.models.protocol import LatentModel
 
 SHAPE = (1, 12, 12)
@@ -42,7 +42,8 @@ class Sampler(LatentModel):
 
 
 def score(model, test):
-    return METRICS.get("checkerboard").compute(EvalContext(model, test, test, batch_size=64))
+    ctx = EvalContext(model, test, test, batch_size=64)
+    return METRICS.get("checkerboard").compute(ctx).value
 
 
 def test_oracles():
@@ -57,3 +58,22 @@ def test_oracles():
     flat = torch.full_like(test, 0.5)
     assert score(Sampler(flat), test) == 0.0
     assert METRICS.get("checkerboard").applies_to({"sample"})
+
+
+def test_target_family_and_bootstrap_standard_error():
+    metric = METRICS.get("checkerboard")
+    assert metric.target == 1.0 and metric.higher_is_better is None
+    assert metric.family == "samples"
+    test = torch.rand(300, *SHAPE, generator=torch.Generator().manual_seed(2))
+    result = metric.compute(EvalContext(Sampler(test), test, test, batch_size=64))
+    assert result.details["test_power"] > 0 and result.details["sample_power"] > 0
+    assert result.value == pytest.approx(result.details["sample_power"]
+                                         / result.details["test_power"], rel=1e-12)
+    # Two independent means of 300 powers: the ratio's error is about √2 · cv / √300.
+    fake, real = nyquist_power(test[:150]), nyquist_power(test[150:])
+    rounds = power_ratio_bootstrap(fake, real, rounds=400, seed=0)
+    expected = float((fake.var() / fake.mean() ** 2 / 150 + real.var() / real.mean() ** 2 / 150)
+                     .sqrt() * fake.mean() / real.mean())
+    assert float(rounds.std()) == pytest.approx(expected, rel=0.2)
+    assert 0 < result.std_error < 0.3
+    assert "bootstrap" in result.details["std_error_method"]

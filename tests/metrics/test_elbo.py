@@ -17,7 +17,7 @@ def vae_and_images():
 
 
 def compute(model, images, name, seed=0):
-    return METRICS.get(name).compute(EvalContext(model, images, images, 128, seed))
+    return METRICS.get(name).compute(EvalContext(model, images, images, 128, seed)).value
 
 
 def test_rate_is_the_mean_kl_of_the_posteriors(vae_and_images):
@@ -53,3 +53,42 @@ def test_rate_and_elbo_are_absent_for_a_deterministic_encoder():
     for name in ("rate", "neg_elbo"):
         assert not METRICS.get(name).applies_to({"encode", "sample"})
     assert METRICS.get("distortion").applies_to({"encode"})
+
+
+def test_each_carries_its_per_image_standard_error_likelihood_and_binarisation(vae_and_images):
+    model, images = vae_and_images
+    ctx = EvalContext(model, images, images, 128, 0)
+    tp = ctx.test_pass
+    per_image = {"rate": tp.rate, "distortion": tp.distortion,
+                 "neg_elbo": tp.distortion + tp.rate}
+    # A context that does not say how the data were binarised gives "unknown".
+    told = getattr(ctx, "binarize", None) or "unknown"
+    for name, values in per_image.items():
+        score = METRICS.get(name).compute(ctx)
+        assert score.std_error == pytest.approx(float(values.std()) / len(values)**0.5,
+                                                rel=1e-12)
+        assert score.samples == 400
+        assert score.details == {"std_error_method": "per-image std / sqrt(n)",
+                                 "likelihood": "bernoulli", "binarize": told,
+                                 "grey_pixels": 0.0, "proper_density": True}
+    # Where the evaluation context says how the data were binarised, the score records it.
+    ctx.binarize = "static"
+    assert METRICS.get("neg_elbo").compute(ctx).details["binarize"] == "static"
+
+
+def test_likelihood_metrics_say_whether_the_likelihood_is_a_density_on_the_data():
+    torch.manual_seed(0)
+    grey = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    for likelihood, proper in (("bernoulli", False), ("continuous-bernoulli", True),
+                               ("gaussian", True)):
+        model = build_model(ModelSpec(name="vae", latent_dim=3, width=4, hidden=16,
+                                      likelihood=likelihood), (1, 8, 8)).eval()
+        details = METRICS.get("distortion").compute(EvalContext(model, grey, grey, 32)).details
+        assert details["likelihood"] == likelihood and details["proper_density"] is proper
+        assert details["grey_pixels"] == 1.0
+
+
+def test_the_bounds_are_registered_as_bounds_and_the_rate_is_not():
+    for name in ("distortion", "neg_elbo"):
+        assert METRICS.get(name).bound and METRICS.get(name).family == "likelihood"
+    assert not METRICS.get("rate").bound and METRICS.get("rate").family == "likelihood"

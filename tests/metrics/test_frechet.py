@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torchmetrics.image.fid import _compute_fid
 
 from latentbench.metrics import frechet_distance
+from latentbench.metrics.frechet import bootstrap_counts, frechet_bootstrap
 
 
 def gaussian_stats(rng, n, d, shift=0.0, scale=1.0):
@@ -81,3 +82,22 @@ def test_accepts_tensors_and_rejects_bad_input():
         frechet_distance(np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), np.zeros(2), np.eye(2))
     with pytest.raises(ValueError, match="NaN"):
         frechet_distance(np.full(2, np.nan), np.eye(2), np.zeros(2), np.eye(2))
+
+
+@pytest.mark.parametrize(("n", "d"), [(200, 12), (30, 50)])  # the d×d route, then the Gram one
+def test_bootstrap_equals_the_distance_of_each_resample(n, d):
+    rng = np.random.default_rng(n)
+    real = rng.standard_normal((n, d)) @ rng.standard_normal((d, d)) / 3 + 5.0
+    fake = rng.standard_normal((n + 7, d)) + 5.2
+    mu2, sigma2 = fake.mean(0), np.cov(fake, rowvar=False)
+    counts = bootstrap_counts(n, 4, seed=1)
+    got = frechet_bootstrap(real, mu2, sigma2, counts)
+    for b in range(4):
+        resample = np.repeat(real, counts[b], axis=0)
+        expected = frechet_distance(resample.mean(0), np.cov(resample, rowvar=False), mu2, sigma2)
+        assert got[b] == pytest.approx(expected, rel=1e-9)
+    identity = frechet_bootstrap(real, mu2, sigma2, np.ones((1, n)))
+    assert identity[0] == pytest.approx(
+        frechet_distance(real.mean(0), np.cov(real, rowvar=False), mu2, sigma2), rel=1e-9)
+    with pytest.raises(ValueError, match="counts must be"):
+        frechet_bootstrap(real, mu2, sigma2, counts[:, :-1])

@@ -16,7 +16,12 @@ from torch import nn
 from latentbench.benchmarks.data.lines import draw_lines
 from latentbench.metrics import METRICS, EvalContext
 from latentbench.metrics.context import EvalSettings
+from latentbench.metrics.frechet import bootstrap_counts, frechet_distance
 from latentbench.metrics.interpolation import (
+    INTERP_FID_BOOTSTRAP,
+    MIDPOINTS,
+    evaluation_paths,
+    image_features,
     interpolate_decoded,
     interpolation_path,
     interpolation_strips,
@@ -24,6 +29,7 @@ from latentbench.metrics.interpolation import (
     path_smoothness,
     path_straightness,
     slerp,
+    standard_error,
     trimmed_mean,
 )
 from latentbench.models import ModelSpec, build_model
@@ -219,7 +225,19 @@ class PixelModel(LatentModel):
         raise NotImplementedError
 
 
-EXTRACTORS = {"flat": nn.Flatten, "pooled": lambda: nn.Sequential(nn.AvgPool2d(4), nn.Flatten())}
+class Scaled(nn.Module):
+    """Multiplies its input by a constant: an extractor on another scale."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return self.factor * x
+
+
+EXTRACTORS = {"flat": nn.Flatten, "pooled": lambda: nn.Sequential(nn.AvgPool2d(4), nn.Flatten()),
+              "flat10": lambda: nn.Sequential(nn.Flatten(), Scaled(10.0))}
 
 
 def context(model, test, seed=0, dataset="", **knobs):
@@ -291,6 +309,86 @@ def test_ppl_of_a_linear_decoder_matches_the_chi_square_oracle():
     assert score.details["kept"] == pytest.approx(0.98 * n, abs=3)
 
 
+def bent(z):
+    """A decoder that moves unevenly along a straight latent path (and bends it)."""
+    return torch.sigmoid(3 * z + z.square())
+
+
+def test_scaling_the_features_by_10_multiplies_ppl_by_100_and_leaves_ppl_ratio_alone():
+    test = torch.rand(10, 1, 8, 8)
+    scores = {}
+    for extractor in ("flat", "flat10"):
+        ctx = context(PixelModel((1, 8, 8), look=bent), test, ppl_pairs=300)
+        scores[extractor] = (compute(ctx, "ppl", extractor), compute(ctx, "ppl_ratio", extractor))
+    (ppl, ratio), (ppl10, ratio10) = scores["flat"], scores["flat10"]
+    # Up to round-off: ×10 rounds every float32 feature, and a PPL term is the difference of
+    # two features ε apart, divided by ε², which magnifies that rounding (measured ~2e-5).
+    assert ppl10.value == pytest.approx(100 * ppl.value, rel=1e-4)
+    assert ppl10.std_error == pytest.approx(100 * ppl.std_error, rel=1e-3)
+    assert ratio10.value == pytest.approx(ratio.value, rel=1e-4)
+    assert ratio10.std_error == pytest.approx(ratio.std_error, rel=1e-3)
+    # An uneven pace costs more squared speed than the chord: the ratio is above 1.
+    assert ratio.value > 1.05 and 0 < ratio.std_error < 0.1 * ratio.value
+    assert ratio.details["endpoint_sq_distance"] > 0 and ratio.samples == 300
+    assert ratio.details["std_error_method"].startswith("bootstrap over pairs")
+
+
+def test_ppl_ratio_of_a_linear_decoder_is_the_trimmed_share_of_the_chi_square():
+    # G(z) = 0.5 + s·z on lerp moves at constant velocity: each pair's PPL term equals its
+    # squared chord, so the ratio is the 1–99 % trimmed mean of 2s²χ²_k over its full mean.
+    s, k, n = 0.05, 64, 2000
+    ctx = context(PixelModel((1, 8, 8), look=lambda z: 0.5 + s * z), torch.rand(10, 1, 8, 8),
+                  ppl_pairs=n)
+    ppl, ratio = compute(ctx, "ppl", "flat"), compute(ctx, "ppl_ratio", "flat")
+    lo, hi = scipy.stats.chi2.ppf([0.01, 0.99], k)
+    inside = scipy.stats.chi2.cdf(hi, k) - scipy.stats.chi2.cdf(lo, k)
+    share = (scipy.stats.chi2.cdf(hi, k + 2) - scipy.stats.chi2.cdf(lo, k + 2)) / inside
+    assert ratio.value == pytest.approx(share, abs=0.01) and ratio.value < 1
+    # The PPL's standard error: the std of the kept terms (≈ 2s²√(2k), a little less for the
+    # trimming) over √kept.
+    kept = ppl.details["kept"]
+    assert ppl.std_error == pytest.approx(2 * s**2 * math.sqrt(2 * k) / math.sqrt(kept),
+                                          rel=0.15)
+    assert ppl.details["std_error_method"].startswith("std of the kept per-pair values")
+
+
+def test_ppl_ratio_reuses_the_ppl_pass_and_adds_only_the_endpoint_decodes():
+    model = PixelModel((1, 8, 8), look=bent)
+    ctx = context(model, torch.rand(10, 1, 8, 8), ppl_pairs=256)  # batches of 64
+    first = compute(ctx, "ppl", "flat")
+    assert model.decodes == 8  # 256 pairs × 2 ends
+    compute(ctx, "ppl_ratio", "flat")
+    assert model.decodes == 16  # + 256 pairs × 2 endpoints
+    assert compute(ctx, "ppl", "flat") == first and model.decodes == 16
+    # In a fresh evaluation, ppl_ratio first gives ppl the same value.
+    other = context(PixelModel((1, 8, 8), look=bent), torch.rand(10, 1, 8, 8), ppl_pairs=256)
+    compute(other, "ppl_ratio", "flat")
+    assert compute(other, "ppl", "flat").value == first.value
+
+
+def test_ppl_ratio_of_a_decoder_that_ignores_the_code_is_undefined():
+    model = PixelModel((1, 8, 8), look=lambda z: torch.full_like(z, 0.3))
+    score = compute(context(model, torch.rand(10, 1, 8, 8), ppl_pairs=50), "ppl_ratio", "flat")
+    assert math.isnan(score.value) and score.std_error is None
+
+
+def test_per_path_scores_carry_the_std_over_paths_over_root_paths():
+    test = torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    ctx = context(PixelModel((1, 8, 8), look=bent), test)
+    paths = evaluation_paths(ctx)
+    features = image_features(ctx, "flat", paths.flatten(0, 1)).view(16, paths.shape[1], -1)
+    for name, per_path in (("interp_smoothness", path_smoothness(features)),
+                           ("interp_straightness", path_straightness(features))):
+        score = compute(ctx, name, "flat")
+        assert score.std_error == pytest.approx(float(per_path.std()) / 4, rel=1e-9)
+        assert score.std_error > 0 and "√paths" in score.details["std_error_method"]
+
+
+def test_standard_error_ignores_undefined_values_and_needs_two():
+    assert standard_error(np.array([1.0, 3.0, np.nan])) == pytest.approx(2**0.5 / 2**0.5)
+    assert standard_error(torch.tensor([1.0, np.nan])) is None
+
+
 def test_interp_fid_ranks_crossfades_above_a_constant_image(lines):
     scores = {}
     for name, look in (("identity", lambda z: z), ("constant", lambda z: torch.full_like(z, .5))):
@@ -302,11 +400,25 @@ def test_interp_fid_ranks_crossfades_above_a_constant_image(lines):
         assert model.decodes == decodes
     assert scores["identity"].value < 0.5 * scores["constant"].value
     assert scores["identity"].samples == len(lines) == scores["identity"].details["real"]
+    assert 0 < scores["identity"].std_error < 0.2 * scores["identity"].value
+    assert "bootstrap over the midpoints" in scores["identity"].details["std_error_method"]
+
+
+def test_interp_fid_std_error_is_the_std_of_a_seeded_bootstrap_of_the_midpoints(lines):
+    ctx = context(PixelModel((1, 32, 32)), lines, seed=4)
+    score = compute(ctx, "interp_fid", "pooled")
+    fake, real = ctx.feature_set("pooled", MIDPOINTS), ctx.feature_set("pooled", "test")
+    # Each resample by hand: the midpoints repeated by their multiplicities, FID to the test set.
+    values = []
+    for counts in bootstrap_counts(fake.n, INTERP_FID_BOOTSTRAP, seed=4):
+        sample = fake.features.double().repeat_interleave(torch.from_numpy(counts), dim=0)
+        values.append(frechet_distance(sample.mean(0), torch.cov(sample.T), real.mean, real.cov))
+    assert score.std_error == pytest.approx(float(np.std(values, ddof=1)), rel=1e-6)
 
 
 # --------------------------------------------------------------------- registered, real models
 
-INTERP = ("interp_smoothness", "interp_straightness", "interp_fid", "ppl")
+INTERP = ("interp_smoothness", "interp_straightness", "interp_fid", "ppl", "ppl_ratio")
 ACAI = ("acai_mean_distance", "acai_smoothness")
 
 
@@ -337,7 +449,11 @@ def test_every_metric_on_a_trained_autoencoder(trained_ae, lines):
     assert all(math.isfinite(v) for v in values.values()), values
     assert 0 <= values["interp_smoothness"] <= 1 - 1 / 15
     assert values["interp_straightness"] >= 1
-    assert values["interp_fid"] > 0 and values["ppl"] > 0
+    assert values["interp_fid"] > 0 and values["ppl"] > 0 and values["ppl_ratio"] > 0
+    for name, score in scores.items():
+        assert METRICS.get(name).family == "interpolation", name
+        assert score.std_error is not None and score.std_error >= 0, name
+        assert score.details["std_error_method"], name
     # ACAI smoothness can pass 1 − 1/15: its denominator is the net change of angle, which a
     # path that turns back and forth overshoots.
     assert 0 < values["acai_mean_distance"] < 1 and values["acai_smoothness"] >= 0

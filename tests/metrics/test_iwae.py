@@ -132,7 +132,7 @@ def test_l1_is_the_elbo_in_expectation(trained_vae):
         # Paired per image, the difference is noise of the two estimates only.
         difference = -iwae_bound(model, images, 1, torch.Generator().manual_seed(5)) - neg_elbo
         assert abs(difference.mean()) < 4 * difference.std() / math.sqrt(len(images))
-        assert METRICS.get("neg_elbo").compute(ctx) == pytest.approx(float(neg_elbo.mean()))
+        assert METRICS.get("neg_elbo").compute(ctx).value == pytest.approx(float(neg_elbo.mean()))
 
 
 @torch.no_grad()
@@ -158,6 +158,15 @@ def test_the_metric_is_minus_the_mean_bound_reproducibly(trained_vae):
     values = {k: score(k) for k in (1, 100)}
     assert values[1].value > values[100].value
     assert values[100].details["k"] == 100 and values[100].samples == len(images)
+    # The standard error is that of the per-image bounds the metric averages.
+    generator = torch.Generator().manual_seed(0)  # the context's, drawn batch after batch
+    per_image = -torch.cat([iwae_bound(model, x, 100, generator) for x in images.split(32)])
+    assert values[100].std_error == pytest.approx(float(per_image.std()) / len(images)**0.5,
+                                                  rel=1e-12)
+    assert values[100].value == pytest.approx(float(per_image.mean()), rel=1e-12)
+    assert values[100].details["std_error_method"] == "per-image std / sqrt(n)"
+    assert values[100].details["likelihood"] == "bernoulli"
+    assert METRICS.get("iwae_nll").bound and METRICS.get("iwae_nll").family == "likelihood"
     assert score(100).value == values[100].value
     assert not METRICS.get("iwae_nll").applies_to({"encode", "sample"})
 

@@ -60,6 +60,10 @@ def coded_images(count, dim, seed=1):
     return images.view(count, 1, SIDE, SIDE)
 
 
+def kl_caveat(result):
+    return result["agg_posterior_kl"].caveat
+
+
 def scores(model, images, names, seed=0):
     ctx = EvalContext(model, images, images, batch_size=256, seed=seed)
     return {name: METRICS.get(name).compute(ctx) for name in names}
@@ -120,7 +124,7 @@ def test_the_prior_is_the_models_sampling_distribution_at_any_scale():
     assert mismatched["prior_mmd"].value > 10 * abs(unit["prior_mmd"].value)
 
 
-def test_a_collapsed_posterior_carries_nothing_and_covers_nothing():
+def test_a_collapsed_posterior_carries_nothing_though_its_draws_fill_the_prior():
     # Every posterior is the prior itself: q(z|x) = N(0, I) for all x.
     names = ["active_units", "mutual_info", "agg_posterior_kl", "prior_coverage"]
     result = scores(CodedImages([0.0, 0.0, 0.0], logvar=0.0), coded_images(300, 3), names)
@@ -128,7 +132,11 @@ def test_a_collapsed_posterior_carries_nothing_and_covers_nothing():
     assert result["mutual_info"].value == pytest.approx(0.0, abs=1e-9)
     assert result["agg_posterior_kl"].value == pytest.approx(0.0, abs=1e-9)
     assert result["agg_posterior_kl"].details["kl_per_dim"] == [0.0, 0.0, 0.0]
-    assert result["prior_coverage"].value == 0.0  # every ball has radius 0
+    # Coverage reads draws z ~ q(z|x), and here q(z) is the prior: covered (the decoded
+    # samples say nothing of x, which the information above tells).
+    assert result["prior_coverage"].value > 0.9
+    # The means, all 0, would cover nothing: every ball has radius 0 (the old definition).
+    assert latent.prdc(torch.zeros(300, 3), torch.randn(300, 3), 5)["coverage"] == 0.0
 
 
 def test_gaussian_encoder_information_and_aggregate_kl_in_closed_form():
@@ -139,8 +147,11 @@ def test_gaussian_encoder_information_and_aggregate_kl_in_closed_form():
     model = CodedImages([1.0] * dim, logvar=0.0)
     result = scores(model, coded_images(count, dim), ["mutual_info", "agg_posterior_kl"])
     assert result["mutual_info"].value == pytest.approx(dim * 0.5 * math.log(2), abs=0.05)
-    assert result["mutual_info"].details["log_n_bound"] == pytest.approx(math.log(count))
+    assert result["mutual_info"].details["log_n"] == pytest.approx(math.log(count))
+    assert not result["mutual_info"].details["at_log_n_bound"]
+    assert result["mutual_info"].caveat is None and kl_caveat(result) is None
     kl = result["agg_posterior_kl"]
+    assert not kl.details["upper_bound"]
     assert kl.value == pytest.approx(dim * 0.5 * (1 - math.log(2)), abs=0.06)
     assert kl.details["kl_per_dim"] == pytest.approx([0.5] * dim, abs=0.05)
     # The surgery adds up: rate = I + KL(q(z) ‖ p), with the rate the sum of its dimensions (the
@@ -255,3 +266,123 @@ def test_latent_metrics_on_a_vae_are_reproducible_and_absent_where_undefined():
         assert not METRICS.get(name).applies_to({"encode", "sample"})  # no posterior: an AE
     for name in names:
         assert not METRICS.get(name).applies_to({"sample"})  # no encoder: a GAN
+
+
+LATENT_METRICS = ("active_units", "mutual_info", "agg_posterior_kl", "prior_mmd",
+                  "prior_coverage", "prior_holes")
+
+
+def test_latent_metrics_are_in_the_latent_family_with_their_directions():
+    for name in LATENT_METRICS:
+        metric = METRICS.get(name)
+        assert metric.family == "latent" and metric.target is None
+    assert METRICS.get("prior_coverage").higher_is_better
+    assert METRICS.get("prior_holes").higher_is_better is False
+
+
+def test_an_aggregate_posterior_equal_to_the_prior_covers_it_from_its_draws():
+    """Fidelity, known truth: μ ~ N(0, 0.4 I) over images and q(z|x) = N(μ, 0.6 I), so
+    q(z) = N(0, I) exactly, the prior. Its draws cover the prior (≈ 0.97, as two samples of one
+    distribution do); its means, shrunk to N(0, 0.4 I), would cover ≈ 0.25 in 16 dimensions."""
+    dim, count = 16, 1000
+    model = CodedImages([math.sqrt(0.4)] * dim, logvar=math.log(0.6))
+    ctx = EvalContext(model, coded_images(count, dim), coded_images(count, dim, seed=2),
+                      batch_size=250)
+    result = {name: METRICS.get(name).compute(ctx)
+              for name in ("prior_coverage", "prior_holes", "prior_mmd")}
+    assert result["prior_coverage"].value > 0.9
+    assert result["prior_holes"].value < 0.1
+    assert abs(result["prior_mmd"].value) < 3 * result["prior_mmd"].std_error
+    for score in result.values():
+        assert 0 < score.std_error < 0.05 and "bootstrap" in score.details["std_error_method"]
+    # The old definition, on the means: far lower, so the test above can fail.
+    means, prior = ctx.test_pass.latent_mean, latent.latent_draws(ctx)["prior"]
+    assert latent.prdc(means, prior, 5)["coverage"] < 0.5
+    assert result["prior_coverage"].value - latent.prdc(means, prior, 5)["coverage"] > 0.4
+
+
+def test_information_at_the_log_n_ceiling_leaves_the_aggregate_kl_an_upper_bound():
+    """Fidelity, known truth: μ ~ N(0, 0.95 I), σ² = 0.05, 16 latents, so q(z) = N(0, I) and
+    KL(q(z) ‖ p(z)) = 0, while the information (the rate, ≈ 24 nats) is far above log N for
+    1,000 points. The estimate saturates at log N, and rate − I comes out at ≈ 17 nats: it is
+    flagged as an upper bound with a caveat, not reported as a clean 17."""
+    dim, count = 16, 1000
+    model = CodedImages([math.sqrt(0.95)] * dim, logvar=math.log(0.05))
+    images = coded_images(count, dim)
+    result = scores(model, images, ["mutual_info", "agg_posterior_kl"])
+    info, kl = result["mutual_info"], result["agg_posterior_kl"]
+    assert info.details["log_n"] == pytest.approx(math.log(count))
+    assert math.log(count) - 0.05 < info.value <= math.log(count)
+    assert info.details["at_log_n_bound"] and info.caveat and "ceiling" in info.caveat
+    assert info.details["points"] == count and info.details["train_points"] == 0
+    assert kl.details["upper_bound"] and kl.caveat and "upper bound" in kl.caveat
+    assert kl.value > 10  # ≈ 24 − 6.9, against a true 0
+    # E KL(q(z|x) ‖ p) = ½ Σ (E μ² + σ² − 1 − log σ²) = ½ · 16 · (−log 0.05) = 24 nats.
+    assert kl.details["rate"] == pytest.approx(-dim * 0.5 * math.log(0.05), rel=0.05)
+
+
+def test_information_uses_train_points_too_up_to_the_cap(monkeypatch):
+    dim = 16
+    model = CodedImages([math.sqrt(0.95)] * dim, logvar=math.log(0.05))
+    test, train = coded_images(1000, dim), coded_images(4000, dim, seed=2)
+    ctx = EvalContext(model, test, train, batch_size=500)
+    info = METRICS.get("mutual_info").compute(ctx)
+    assert info.details["points"] == 5000 and info.details["train_points"] == 4000
+    # Saturated still, but at log 5,000 = 8.5 nats rather than log 1,000 = 6.9.
+    assert info.value == pytest.approx(math.log(5000), abs=0.05)
+    assert info.samples == 5000
+    monkeypatch.setattr(latent, "MI_MAX_POINTS", 1500)
+    capped = METRICS.get("mutual_info").compute(EvalContext(model, test, train, batch_size=500))
+    assert capped.details["points"] == 1500 and capped.details["test_points"] == 1000
+
+
+def test_information_with_train_points_agrees_with_the_closed_form():
+    # The Gaussian encoder of the closed-form test, now over 1,000 test + 2,000 train points:
+    # I = ½ log 2 per unit, KL(q(z) ‖ p) = ½(1 − log 2) per unit, and no ceiling in sight.
+    dim = 2
+    model = CodedImages([1.0] * dim, logvar=0.0)
+    ctx = EvalContext(model, coded_images(1000, dim), coded_images(2000, dim, seed=2))
+    info = METRICS.get("mutual_info").compute(ctx)
+    kl = METRICS.get("agg_posterior_kl").compute(ctx)
+    assert info.details["points"] == 3000 and not info.details["at_log_n_bound"]
+    assert info.value == pytest.approx(dim * 0.5 * math.log(2), abs=3 * info.std_error + 0.02)
+    assert kl.caveat is None and not kl.details["upper_bound"]
+    assert kl.value == pytest.approx(dim * 0.5 * (1 - math.log(2)), abs=3 * kl.std_error + 0.02)
+    assert kl.details["rate"] == pytest.approx(sum(kl.details["kl_per_dim"]), rel=1e-12)
+    assert 0 < info.std_error < 0.05 and 0 < kl.std_error < 0.05
+
+
+def test_active_units_standard_error_is_zero_far_from_the_threshold_and_not_near_it():
+    images = coded_images(1000, 3)
+    clear = scores(CodedImages([1.0, 1.0, 0.0]), images, ["active_units"])["active_units"]
+    assert clear.value == 2 and clear.std_error == 0.0
+    # A unit whose variance sits at the threshold, 0.1² = 0.01: counted in some resamples.
+    borderline = scores(CodedImages([1.0, 1.0, 0.1]), images,
+                        ["active_units"])["active_units"]
+    assert borderline.std_error > 0.1
+    assert "bootstrap" in borderline.details["std_error_method"]
+
+
+def test_mmd_bootstrap_equals_the_estimator_on_each_resample():
+    """Each resample's value is the unbiased MMD² of the resampled codes, their own copies'
+    pairs left out (a copy is not a second draw near it)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=generator, dtype=torch.float64)
+    y = torch.randn(30, 3, generator=generator, dtype=torch.float64) + 0.3
+    counts = torch.from_numpy(latent.bootstrap_counts(40, 4, seed=1))
+    got = latent.imq_mmd2_bootstrap(x, y, counts)
+    constants = [2 * 3 * s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10)]
+
+    def kernel(a, b):
+        gaps = torch.cdist(a, b).square()
+        return sum(c / (c + gaps) for c in constants)
+
+    within_y = (kernel(y, y).sum() - 7 * len(y)) / (30 * 29)
+    for b in range(4):
+        index = torch.repeat_interleave(torch.arange(40), counts[b])
+        distinct = index[:, None] != index[None, :]
+        within_x = (kernel(x[index], x[index]) * distinct).sum() / distinct.sum()
+        expected = within_x + within_y - 2 * kernel(x[index], y).mean()
+        assert float(got[b]) == pytest.approx(float(expected), rel=1e-10)
+    assert float(latent.imq_mmd2_bootstrap(x, y, torch.ones(1, 40))[0]) == pytest.approx(
+        imq_mmd2(x, y), rel=1e-12)

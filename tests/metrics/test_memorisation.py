@@ -64,7 +64,7 @@ def test_generalization_gap_tells_a_lookup_table_from_the_identity():
     assert memoriser.details["train_mse"] == pytest.approx(0.0, abs=1e-10)
     # Its test error is the distance to the nearest training image: large.
     assert memoriser.value > 0.05
-    assert memoriser.value > 20 * memoriser.details["standard_error"]
+    assert memoriser.value > 20 * memoriser.std_error
     assert memoriser.details["train_images"] == 200  # a test-sized subset of the 300
     perfect = gap(PixelCode("identity"))
     assert perfect.value == pytest.approx(0.0, abs=1e-10)
@@ -72,7 +72,7 @@ def test_generalization_gap_tells_a_lookup_table_from_the_identity():
     # Equally poor on both splits: no gap beyond the noise, though the error itself is large.
     blind = gap(PixelCode("constant"))
     assert blind.details["test_mse"] > 0.05
-    assert abs(blind.value) < 4 * blind.details["standard_error"]
+    assert abs(blind.value) < 4 * blind.std_error
 
 
 def gaussian_clusters(count, seed, scale=1.0):
@@ -162,3 +162,31 @@ def test_the_metric_in_pixel_space_flags_a_model_that_replays_its_training_set(r
     assert abs(score(images(400, 3)).value) < 2
     assert METRICS.get("data_copying").higher_is_better is None
     assert METRICS.get("data_copying").applies_to({"sample"})
+
+
+def test_targets_and_families():
+    for name, family in (("generalization_gap", "reconstruction"), ("data_copying", "samples")):
+        metric = METRICS.get(name)
+        assert metric.target == 0.0 and metric.higher_is_better is None
+        assert metric.family == family
+
+
+def test_generalization_gap_standard_error_is_that_of_a_difference_of_means():
+    train, test = images(300, 0), images(200, 1)
+    ctx = EvalContext(PixelCode("constant"), test, train, batch_size=128)
+    score = METRICS.get("generalization_gap").compute(ctx)
+    subset = torch.randperm(300, generator=torch.Generator().manual_seed(0))[:200]
+    per_image = {name: (split - 0.5).square().flatten(1).mean(1).double()
+                 for name, split in (("test", test), ("train", train[subset]))}
+    expected = math.sqrt(sum(float(v.var()) / len(v) for v in per_image.values()))
+    assert score.std_error == pytest.approx(expected, rel=1e-4)
+    assert "var_test" in score.details["std_error_method"]
+
+
+def test_data_copying_null_standard_error_is_that_of_a_weighted_mean(splits):
+    train, test = splits
+    result = data_copying_test(train, test, gaussian_clusters(1000, 4))
+    weights = [w for w, z in zip(result.cell_weights, result.cell_z, strict=True)
+               if z is not None]
+    assert result.null_std_error == pytest.approx(
+        math.sqrt(sum(w * w for w in weights)) / sum(weights), rel=1e-12)

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prdc import compute_prdc
 
-from latentbench.metrics.prdc import prdc
+from latentbench.metrics.frechet import bootstrap_counts
+from latentbench.metrics.prdc import coverage_bootstrap, prdc, prdc_bootstrap
 
 KEYS = ("precision", "recall", "density", "coverage")
 
@@ -192,3 +193,52 @@ def test_cuda_tensors_give_the_cpu_numbers():
     # Equal counts; only the final mean may round differently on the GPU (1 ulp seen on H100),
     # far below one point's share of 1/600.
     assert on_gpu == pytest.approx(prdc(real, fake, 5), rel=1e-12, abs=0)
+
+
+def bootstrap_by_definition(real, fake, k, counts):
+    """PRDC of the resampled real multiset, by brute force: a point's copies are not its
+    neighbours (only other points' copies are), every copy counts in the means."""
+    index = np.repeat(np.arange(len(real)), counts)
+    points = real[index]
+    own = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1))
+    own[index[:, None] == index[None, :]] = np.inf
+    radii = np.sort(own, 1)[:, k - 1]
+    fake_gaps = np.sqrt(((fake[:, None] - fake[None]) ** 2).sum(-1))
+    np.fill_diagonal(fake_gaps, np.inf)
+    fake_radii = np.sort(fake_gaps, 1)[:, k - 1]
+    cross = np.sqrt(((points[:, None] - fake[None]) ** 2).sum(-1))
+    inside = cross < radii[:, None]
+    return {"precision": inside.any(0).mean(), "recall": (cross < fake_radii[None]).any(1).mean(),
+            "density": inside.sum() / (k * len(fake)), "coverage": inside.any(1).mean()}
+
+
+@pytest.mark.parametrize(("n", "m", "d", "k"), [(60, 50, 3, 3), (80, 90, 5, 5), (40, 40, 2, 1)])
+def test_bootstrap_resamples_equal_the_definition(n, m, d, k):
+    rng = np.random.default_rng(n + k)
+    real, fake = rng.standard_normal((n, d)), 1.2 * rng.standard_normal((m, d)) + 0.2
+    counts = bootstrap_counts(n, 4, seed=3)
+    got = prdc_bootstrap(real, fake, k, counts, chunk_size=7)
+    for b in range(4):
+        expected = bootstrap_by_definition(real, fake, k, counts[b])
+        for key in KEYS:
+            assert got[key][b] == pytest.approx(expected[key], abs=1e-12), (key, b)
+
+
+def test_bootstrap_without_resampling_is_prdc_and_coverage_of_resampled_fakes():
+    rng = np.random.default_rng(9)
+    real, fake = rng.standard_normal((120, 6)), rng.standard_normal((100, 6)) + 0.3
+    identity = prdc_bootstrap(real, fake, 5, np.ones((1, 120), dtype=np.int64))
+    assert {key: float(value[0]) for key, value in identity.items()} == prdc(real, fake, 5)
+    counts = bootstrap_counts(100, 3, seed=4)
+    covered = coverage_bootstrap(real, fake, 5, counts, chunk_size=11)
+    for b in range(3):
+        assert covered[b] == prdc(real, np.repeat(fake, counts[b], axis=0), 5)["coverage"]
+    with pytest.raises(ValueError, match="counts must be"):
+        prdc_bootstrap(real, fake, 5, counts)
+
+
+def test_bootstrap_counts_are_seeded_resamples():
+    counts = bootstrap_counts(50, 6, seed=2)
+    assert counts.shape == (6, 50) and (counts.sum(1) == 50).all() and (counts >= 0).all()
+    assert (counts == bootstrap_counts(50, 6, seed=2)).all()
+    assert (counts != bootstrap_counts(50, 6, seed=3)).any()

@@ -54,7 +54,7 @@ def images():
 
 def scores(model, images, names=("recon_mse", "recon_bce", "psnr", "ssim")):
     ctx = EvalContext(model=model, test_images=images, train_images=images, batch_size=64)
-    return {n: METRICS.get(n).compute(ctx) for n in names}
+    return {n: METRICS.get(n).compute(ctx).value for n in names}
 
 
 def test_the_perfect_autoencoder_scores_best(images):
@@ -85,10 +85,37 @@ def test_batch_size_does_not_change_the_scores(images):
     a = scores(model, images)
     ctx = EvalContext(model=model, test_images=images, train_images=images, batch_size=7)
     for name, value in a.items():
-        assert METRICS.get(name).compute(ctx) == pytest.approx(value, rel=1e-6)
+        assert METRICS.get(name).compute(ctx).value == pytest.approx(value, rel=1e-6)
 
 
 def test_reconstruction_metrics_need_an_encoder():
     for name in ("recon_mse", "recon_bce", "psnr", "ssim"):
         assert not METRICS.get(name).applies_to({"sample"})
         assert METRICS.get(name).applies_to({"encode", "sample"})
+
+
+def test_each_score_carries_the_standard_error_of_its_per_image_values(images):
+    model = ConstantAutoencoder(SHAPE)
+    ctx = EvalContext(model=model, test_images=images, train_images=images, batch_size=64)
+    x = images.double().flatten(1)
+    per_image = {"recon_mse": ((x - 0.5) ** 2).mean(1),
+                 "recon_bce": torch.full((len(x),), float(np.log(2.0)), dtype=torch.float64)}
+    for name, values in per_image.items():
+        score = METRICS.get(name).compute(ctx)
+        assert score.samples == len(images)
+        assert score.details["std_error_method"] == "per-image std / sqrt(n)"
+        assert score.std_error == pytest.approx(float(values.std() / np.sqrt(len(values))),
+                                                rel=1e-6, abs=1e-15)
+    for name in ("psnr", "ssim"):
+        score = METRICS.get(name).compute(ctx)
+        per = getattr(ctx.test_pass, name)
+        assert score.std_error == pytest.approx(float(per.std() / np.sqrt(len(per))), rel=1e-12)
+        assert 0 < score.std_error < abs(score.value)
+    # The grey reconstruction has the same BCE on every image: no spread, no error.
+    assert METRICS.get("recon_bce").compute(ctx).std_error == pytest.approx(0.0, abs=1e-12)
+    assert METRICS.get("recon_bce").compute(ctx).details["grey_pixels"] == 1.0
+
+
+def test_reconstruction_metrics_are_a_family_and_no_bound():
+    for name in ("recon_mse", "recon_bce", "psnr", "ssim"):
+        assert METRICS.get(name).family == "reconstruction" and not METRICS.get(name).bound

@@ -46,7 +46,8 @@ def test_the_test_set_itself_scores_best(digits, replay):
     result, _ = scores(replay(test), test, extractor, kid_subsets=10, kid_subset_size=200)
     assert result["fid"].value == pytest.approx(0.0, abs=1e-9)
     # Unbiased, so ≈ 0 up to the subsets' noise (real and fake subsets are drawn apart).
-    assert abs(result["kid"].value) < 3 * result["kid"].details["subset_std"]
+    assert abs(result["kid"].value) < 3 * result["kid"].std_error
+    assert result["kid"].std_error == pytest.approx(result["kid"].details["subset_std"], rel=0.1)
     for name in ("precision", "recall", "coverage"):
         assert result[name].value == 1.0
     assert result["density"].value == pytest.approx(1.0, abs=0.02)
@@ -92,3 +93,51 @@ def test_family_is_registered_in_feature_space_and_needs_samples():
         metric = METRICS.get(name)
         assert metric.feature_space and metric.applies_to({"sample"})
         assert not metric.applies_to({"encode", "variational"})
+
+
+def test_family_directions_and_targets():
+    for name in FAMILY:
+        assert METRICS.get(name).family == "samples"
+    assert METRICS.get("density").target == 1.0
+    assert METRICS.get("density").higher_is_better is None
+    for name in ("precision", "recall", "coverage"):
+        assert METRICS.get(name).higher_is_better and METRICS.get(name).target is None
+    for name in ("fid", "kid"):
+        assert METRICS.get(name).higher_is_better is False
+
+
+def test_every_score_has_a_standard_error_and_its_method(digits, replay):
+    test, train = digits
+    result, _ = scores(replay(train), test, CountingPool(), kid_subsets=10)
+    for name, score in result.items():
+        assert 0 < score.std_error < abs(score.value) + 1, name
+        assert score.details["std_error_method"], name
+    for name in ("fid", "precision", "recall", "density", "coverage"):
+        assert result[name].details["bootstrap_rounds"] == 30
+    # The default subset is half the 400 points; no warning, no clipping.
+    assert result["kid"].details["subset_size"] == 200
+    assert not result["kid"].details["subset_size_clipped"]
+
+
+def test_a_kid_subset_as_large_as_the_set_is_clipped_with_a_warning(digits, replay):
+    test, train = digits
+    with pytest.warns(UserWarning, match="kid_subset_size = 400 reaches the smaller"):
+        result, _ = scores(replay(train), test, CountingPool(), kid_subsets=10,
+                           kid_subset_size=400)
+    kid = result["kid"]
+    assert kid.details["subset_size"] == 200 and kid.details["subset_size_clipped"]
+    assert kid.details["subset_size_requested"] == 400
+    assert kid.std_error > 0
+
+
+def test_bootstrap_errors_are_reproducible_and_follow_the_seed(digits, replay):
+    test, train = digits
+
+    def errors(seed):
+        ctx = EvalContext(replay(train), test, test, batch_size=128, seed=seed,
+                          settings=EvalSettings(kid_subsets=5),
+                          load_extractor=lambda name: CountingPool())
+        return [METRICS.get(name).compute(ctx, "pool").std_error for name in ("fid", "density")]
+
+    assert errors(0) == errors(0)
+    assert errors(0) != errors(1)

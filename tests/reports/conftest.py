@@ -107,11 +107,16 @@ def write_run(root: Path, config: RunConfig, metrics: dict[str, float] | None,
         return RunOutcome(config.run_id, "failed", reason)
     save_torch_atomic(folder.model, {"weight": torch.zeros(2)})
     samples = dict.fromkeys(metrics, 1000)
-    folder.write_metrics(MetricsDocument(values=dict(metrics), samples=samples))
+    # A standard error of 1 % of each value: small against the gaps between the fixture's
+    # configurations, so that their best cells are clear.
+    std_errors = {key: 0.01 * abs(value) for key, value in metrics.items()}
+    folder.write_metrics(MetricsDocument(values=dict(metrics), samples=samples,
+                                         std_errors=std_errors))
     for name, data in (images or {}).items():
         write_bytes_atomic(folder.file(name), data)
     folder.write_status("done")
-    return RunOutcome(config.run_id, "done", metrics=dict(metrics), samples=samples)
+    return RunOutcome(config.run_id, "done", metrics=dict(metrics), samples=samples,
+                      std_errors=std_errors)
 
 
 def run_config(suite: str, model: str, decoder: str, beta: float | None, seed: int,
@@ -178,6 +183,22 @@ def all_failed_out(tmp_path: Path) -> Path:
     config = run_config("quick", "vae", "transposed", 1.0, 0, ["recon_mse"])
     write_results(out / RESULTS_FILE,
                   [(config, write_run(out, config, None, reason="CUDA out of memory"))])
+    return out
+
+
+@pytest.fixture
+def sweep_for_latex(tmp_path: Path) -> Path:
+    """A wide results table: three models × every metric of the fake output, plus fifteen more
+    made-up metrics of one family, so that the family tables are split and scaled."""
+    out = tmp_path / "wide"
+    write_suite_file(out, "wide_suite", "many columns")
+    runs = []
+    for index, (model, beta) in enumerate([("ae", None), ("vae", 1.0), ("vae", 4.0)]):
+        metrics = {**VALUES[("ae", "transposed", None, 0)],
+                   **{f"fid[extractor_{i}]": 40.0 + i + index for i in range(15)}}
+        config = run_config("wide_suite", model, "unpool-nearest", beta, 0, list(metrics))
+        runs.append((config, write_run(out, config, metrics)))
+    write_results(out / RESULTS_FILE, runs)
     return out
 
 

@@ -83,8 +83,8 @@ def test_unchanged_results_pass_with_every_row_ok(baseline, tmp_path, capsys):
     assert gate(baseline, current) == 0
     out, rows = rows_of(capsys)
     assert len(rows) == 8 and "0 regression(s) in 8 comparison(s)" in out
-    assert sum(" ok" in row for row in rows) == 6
-    assert sum("no direction" in row for row in rows) == 2
+    # data_copying has a target (0), so it is compared like every other metric.
+    assert sum(" ok" in row for row in rows) == 8
 
 
 def test_improvements_pass_and_say_so(baseline, tmp_path, capsys):
@@ -125,12 +125,33 @@ def test_the_direction_decides_what_worse_means(baseline, tmp_path):
     assert gate(baseline, lower_psnr) == 1
 
 
-def test_a_metric_without_direction_is_reported_and_never_gates(baseline, tmp_path, capsys):
+def test_a_target_metric_gates_on_its_distance_to_the_target(baseline, tmp_path, capsys):
+    # data_copying is best at 0: the VAE's 1.0 moving to -0.5 is closer (fine, whatever the
+    # sign), moving to 101 is far off (a regression).
+    closer = write_results(tmp_path / "closer.csv", changed(VAE_KEY, "data_copying", add=-1.5))
+    assert gate(baseline, closer) == 0
+    capsys.readouterr()
     moved = write_results(tmp_path / "moved.csv", changed(VAE_KEY, "data_copying", add=100.0))
-    assert gate(baseline, moved) == 0
+    assert gate(baseline, moved) == 1
     _, rows = rows_of(capsys)
     (row,) = [r for r in rows if VAE in r and "data_copying" in r]
-    assert "no direction" in row and "+100" in row
+    assert "REGRESSED" in row and "+100" in row
+
+
+def test_a_metric_without_direction_is_reported_and_never_gates(bench_json, tmp_path, capsys):
+    def undirected(document):
+        document["directions"]["params"] = None
+
+    def undirected_and_moved(document):
+        undirected(document)
+        document["configs"][0]["metrics"]["params"] *= 10
+    base = bench_variant(bench_json, tmp_path / "base.json", undirected)
+    moved = bench_variant(bench_json, tmp_path / "undirected.json", undirected_and_moved)
+    capsys.readouterr()
+    assert gate(base, moved) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (row,) = [line for line in lines if " params " in line and line.startswith("vae/")]
+    assert "no direction" in row and "+900.0%" in row
 
 
 def test_a_failed_run_is_a_regression(baseline, tmp_path, capsys):
@@ -291,3 +312,25 @@ def test_a_bench_file_against_a_results_csv_is_exit_code_2(bench_json, baseline,
     assert "CURRENT" in err and "bench JSON" in err and "results.csv" in err
     with pytest.raises(CompareInputError, match="compare like with like"):
         run_compare(bench_json, baseline, echo=lambda _: None)
+
+
+def _one_seed(path: Path, recon: float, checker: float, se: float) -> Path:
+    config = RunConfig(suite="s", model=ModelSpec(name="vae", beta=1.0))
+    harness_write_results(path, [(config, RunOutcome(
+        config.run_id, "done", metrics={"recon_mse": recon, "checkerboard": checker},
+        std_errors={"recon_mse": se, "checkerboard": se}))])
+    return path
+
+
+def test_uncertainty_and_targets_set_what_regresses(tmp_path):
+    base = _one_seed(tmp_path / "base.csv", 0.020, 1.05, 0.001)
+    # recon_mse 0.020 → 0.023 is 3 s.e. of one value; the combined s.e. is √2 × 0.001, so it
+    # is within k = 3 of them (0.0042) and not a regression; checkerboard 1.05 → 0.97 is closer
+    # to its target 1 (better), though lower.
+    assert gate(base, _one_seed(tmp_path / "noise.csv", 0.023, 0.97, 0.001)) == 0
+    # Twice as far off: 0.020 → 0.026 regresses; so does checkerboard moving away from 1.
+    assert gate(base, _one_seed(tmp_path / "worse.csv", 0.026, 1.05, 0.001)) == 1
+    assert gate(base, _one_seed(tmp_path / "off.csv", 0.020, 1.30, 0.001)) == 1
+    # Without standard errors the same 0.003 is a regression at zero tolerance.
+    assert gate(_one_seed(tmp_path / "b0.csv", 0.020, 1.0, 0.0),
+                _one_seed(tmp_path / "c0.csv", 0.023, 1.0, 0.0)) == 1

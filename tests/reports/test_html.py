@@ -50,7 +50,10 @@ def test_report_has_title_and_summary_table(fake_out: FakeOut) -> None:
     best = f"{ae.mean():.4g} ± {ae.std(ddof=1):.2g}"
     cell = rf'<td class="num best" data-value="[^"]+"><strong>{re.escape(best)}</strong></td>'
     assert re.search(cell, html)
-    assert html.count('class="num best"') == 3  # one best cell per metric
+    headline = html.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
+    assert headline.count('class="num best"') == 3  # one best cell per metric
+    # Every metric is also in its family's table, with the same best cell.
+    assert html.count('class="num best"') == 6
     assert "over 2 seeds" in html
 
 

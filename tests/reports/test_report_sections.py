@@ -185,3 +185,27 @@ def test_report_in_a_real_browser(sweep: Path, tmp_path: Path) -> None:
         driver.save_screenshot(str(tmp_path / "report.png"))
     finally:
         driver.quit()
+
+
+def test_latent_panel_titles_do_not_overlap() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from latentbench.reports.plots_latent import LatentPanel, latent_figure
+
+    rng = np.random.default_rng(0)
+    titles = [f"mnist5k · {model} · {decoder} · z=16 · seed 0 · PCA"
+              for model in ("ae", "vae · β=1", "vae · β=4")
+              for decoder in ("transposed", "unpool-nearest")]
+    panels = [LatentPanel(title=title, points=rng.normal(size=(50, 2)),
+                          labels=rng.integers(0, 10, 50), explained=(0.3, 0.2))
+              for title in titles]
+    fig = latent_figure(panels)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    # The titles sit left-aligned (matplotlib's left title); each must stay clear of the others.
+    boxes = [ax._left_title.get_window_extent(canvas.get_renderer()) for ax in fig.axes
+             if ax.get_visible() and ax.get_title(loc="left")]
+    assert len(boxes) == len(titles)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)

@@ -101,13 +101,13 @@ def test_mean_and_std_match_numpy(fake_out: FakeOut) -> None:
     assert table.seeds.tolist() == [2, 2]
 
 
-def test_single_seed_shows_only_the_value(fake_out: FakeOut) -> None:
+def test_single_seed_shows_its_test_set_standard_error(fake_out: FakeOut) -> None:
     results = load_results(fake_out.root)
     table = summary_table(results[results["seed"].eq(0) | results["status"].eq("failed")])
     value = fake_out.values[("vae", "unpool", 4.0, 0)]["recon_mse"]
-    assert _row(table.cells(), VAE)["recon_mse"] == f"{value:.4g}"
-    assert "±" not in table.caption()
+    assert _row(table.cells(), VAE)["recon_mse"] == f"{value:.4g} ± {0.01 * value:.2g}"
     assert "single seed" in table.caption()
+    assert "standard error over test images" in table.caption()
 
 
 def test_cell_with_fewer_seeds_than_its_row_shows_n(fake_out: FakeOut) -> None:
@@ -115,7 +115,8 @@ def test_cell_with_fewer_seeds_than_its_row_shows_n(fake_out: FakeOut) -> None:
     dropped = results["model"].eq("vae") & results["seed"].eq(1)
     dropped &= results["metric"].eq("fid[lenet-mnist]")
     table = summary_table(results[~dropped])
-    assert _row(table.cells(), VAE)["fid[lenet-mnist]"] == "25.2 (n=1)"
+    # One seed left: ± its test-set standard error (1 % of the value in the fixture).
+    assert _row(table.cells(), VAE)["fid[lenet-mnist]"] == "25.2 ± 0.25 (n=1)"
     assert "(n=" not in _row(table.cells(), VAE)["recon_mse"]
 
 
