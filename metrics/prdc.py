@@ -111,6 +111,21 @@ def _column_counts(mask: torch.Tensor) -> torch.Tensor:
     return counts
 
 
+def _checked_sets(real: object, fake: object, k: object) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The two feature matrices (on the real set's device) and ``k``, checked as :func:`prdc`
+    documents: equal dimension, and more than ``k`` points in each set."""
+    device = real.device if isinstance(real, torch.Tensor) else None
+    x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
+                         f"{y.shape[1]}")
+    k = check_int(k, "k", minimum=1)
+    if min(len(x), len(y)) <= k:
+        raise ValueError(f"each set needs more than k = {k} points for a k-th neighbour besides "
+                         f"itself, got {len(x)} real and {len(y)} fake")
+    return x, y, k
+
+
 def prdc(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 5, *,
          chunk_size: int | None = None) -> dict[str, float]:
     r"""Precision, recall, density and coverage of ``fake`` against ``real``.
@@ -165,15 +180,7 @@ def prdc(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: in
         ValueError: inputs that are not 2-D, differ in d or hold NaN or infinite entries; k
             below 1 or not below a set's size; ``chunk_size`` below 1.
     """
-    device = real.device if isinstance(real, torch.Tensor) else None
-    x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
-                         f"{y.shape[1]}")
-    k = check_int(k, "k", minimum=1)
-    if min(len(x), len(y)) <= k:
-        raise ValueError(f"each set needs more than k = {k} points for a k-th neighbour besides "
-                         f"itself, got {len(x)} real and {len(y)} fake")
+    x, y, k = _checked_sets(real, fake, k)
     if chunk_size is not None:
         chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
 
@@ -298,15 +305,7 @@ def prdc_bootstrap(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Ten
     Raises:
         ValueError: as :func:`prdc`; ``counts`` not ``[B, N]`` of non-negative integers.
     """
-    device = real.device if isinstance(real, torch.Tensor) else None
-    x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
-                         f"{y.shape[1]}")
-    k = check_int(k, "k", minimum=1)
-    if min(len(x), len(y)) <= k:
-        raise ValueError(f"each set needs more than k = {k} points for a k-th neighbour besides "
-                         f"itself, got {len(x)} real and {len(y)} fake")
+    x, y, k = _checked_sets(real, fake, k)
     counts = torch.as_tensor(np.asarray(counts), dtype=torch.int64, device=x.device)
     if counts.ndim != 2 or counts.shape[1] != len(x) or bool((counts < 0).any()):
         raise ValueError(f"counts must be [B, {len(x)}] non-negative integers, got shape "
