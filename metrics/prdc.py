@@ -111,16 +111,20 @@ def _column_counts(mask: torch.Tensor) -> torch.Tensor:
     return counts
 
 
-def _checked_sets(real: object, fake: object, k: object) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _checked_sets(real: object, fake: object, k: object, *, fake_radii: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The two feature matrices (on the real set's device) and ``k``, checked as :func:`prdc`
-    documents: equal dimension, and more than ``k`` points in each set."""
+    documents: equal dimension, and more than ``k`` points in each set (in the real set only
+    when no fake point's radius is needed, as for coverage)."""
     device = real.device if isinstance(real, torch.Tensor) else None
     x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
                          f"{y.shape[1]}")
     k = check_int(k, "k", minimum=1)
-    if min(len(x), len(y)) <= k:
+    if not fake_radii and len(x) <= k:
+        raise ValueError(f"the real set needs more than k = {k} points, got {len(x)}")
+    if fake_radii and min(len(x), len(y)) <= k:
         raise ValueError(f"each set needs more than k = {k} points for a k-th neighbour besides "
                          f"itself, got {len(x)} real and {len(y)} fake")
     return x, y, k
@@ -361,14 +365,7 @@ def coverage_bootstrap(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch
     fixed: resample b holds fake point j ``counts[b, j]`` times, and a real point is covered
     when a drawn fake point lies inside its ball. Coverage reads no fake radius, so copies need
     no care here. float64 ``[B]``; with ``counts`` all ones, :func:`prdc`'s coverage."""
-    device = real.device if isinstance(real, torch.Tensor) else None
-    x, y = feature_matrix("real", real, device), feature_matrix("fake", fake, device)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"real and fake differ in feature dimension: {x.shape[1]} vs "
-                         f"{y.shape[1]}")
-    k = check_int(k, "k", minimum=1)
-    if len(x) <= k:
-        raise ValueError(f"the real set needs more than k = {k} points, got {len(x)}")
+    x, y, k = _checked_sets(real, fake, k, fake_radii=False)
     counts = torch.as_tensor(np.asarray(counts), dtype=torch.int64, device=x.device)
     if counts.ndim != 2 or counts.shape[1] != len(y) or bool((counts < 0).any()):
         raise ValueError(f"counts must be [B, {len(y)}] non-negative integers, got shape "

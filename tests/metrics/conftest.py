@@ -30,7 +30,7 @@ class Replay(LatentModel):
         raise NotImplementedError
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # a class, no state: module fixtures may use it too
 def replay():
     """``replay(images)``: a model whose samples are ``images``, in order."""
     return Replay

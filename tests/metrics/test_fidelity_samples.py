@@ -12,32 +12,8 @@ from torch import nn
 from latentbench.benchmarks.data import DataSpec, load_dataset
 from latentbench.metrics import METRICS, EvalContext
 from latentbench.metrics.memorisation import data_copying_test
-from latentbench.models.protocol import LatentModel
 
 SAMPLE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "checkerboard")
-
-
-class Replay(LatentModel):
-    """'Generates' the given images in order (the conftest's ``replay``, for module fixtures)."""
-
-    capabilities = frozenset({"sample"})
-    latent_dim = 1
-
-    def __init__(self, images):
-        super().__init__()
-        self.images, self.cursor = images, 0
-        self.anchor = nn.Parameter(torch.zeros(()))
-
-    def sample(self, n, generator=None):
-        out = self.images[self.cursor:self.cursor + n]
-        self.cursor += n
-        return out
-
-    def decode(self, z):
-        raise NotImplementedError
-
-    def loss(self, x):
-        raise NotImplementedError
 
 
 class Pool(nn.Module):
@@ -61,16 +37,16 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def digit_scores(digits):
+def digit_scores(digits, replay):
     """Scores of held-out digits, of digits moved by two pixels, and of blurred test digits,
     each 1,000 against the 1,000 test digits."""
     test, train = digits
-    real = evaluate(Replay(train[:1000]), test, train, Pool())
-    shifted = evaluate(Replay(torch.roll(train[1000:2000], 2, dims=3)), test, train, Pool())
+    real = evaluate(replay(train[:1000]), test, train, Pool())
+    shifted = evaluate(replay(torch.roll(train[1000:2000], 2, dims=3)), test, train, Pool())
     # A 2×2 box filter: zero response at the Nyquist frequency, the smooth decoder's extreme.
     blurred_images = F.avg_pool2d(F.pad(train[2000:3000], (0, 1, 0, 1), mode="replicate"), 2,
                                   stride=1)
-    blurred = evaluate(Replay(blurred_images), test, train, Pool(), ("checkerboard",))
+    blurred = evaluate(replay(blurred_images), test, train, Pool(), ("checkerboard",))
     return real, shifted, blurred
 
 
@@ -105,7 +81,7 @@ def test_checkerboard_of_real_digits_is_one_and_of_blurred_ones_far_from_it(digi
     assert metric.target == 1.0 and metric.higher_is_better is None
 
 
-def test_real_gaussian_features_against_real_ones():
+def test_real_gaussian_features_against_real_ones(replay):
     """Random Gaussian 'images' (32 values each, correlated) as their own features."""
     generator = torch.Generator().manual_seed(0)
     mixing = torch.randn(32, 32, generator=generator) / 32**0.5
@@ -114,8 +90,8 @@ def test_real_gaussian_features_against_real_ones():
         return (torch.randn(count, 32, generator=generator) @ mixing).view(count, 1, 4, 8)
 
     test, train = draw(1000), draw(1000)
-    real = evaluate(Replay(draw(1000)), test, train, nn.Flatten())
-    shifted = evaluate(Replay(draw(1000) + 0.3), test, train, nn.Flatten())
+    real = evaluate(replay(draw(1000)), test, train, nn.Flatten())
+    shifted = evaluate(replay(draw(1000) + 0.3), test, train, nn.Flatten())
     assert 0 < real["fid"].value < 0.25 * shifted["fid"].value
     assert abs(real["kid"].value) < 3 * real["kid"].std_error
     assert shifted["kid"].value > 10 * shifted["kid"].std_error
@@ -123,7 +99,7 @@ def test_real_gaussian_features_against_real_ones():
     assert abs(real["checkerboard"].value - 1) < 0.15
 
 
-def test_standard_errors_match_the_spread_over_independent_test_sets():
+def test_standard_errors_match_the_spread_over_independent_test_sets(replay):
     """The point of a standard error: over new test sets the value moves by about that much.
     FID and PRDC resample the test features only, so only the test set is redrawn for them;
     KID's subsets and the checkerboard's bootstrap draw from both sets, so both are redrawn
@@ -139,9 +115,9 @@ def test_standard_errors_match_the_spread_over_independent_test_sets():
     errors: dict[str, list[float]] = {name: [] for name in SAMPLE_METRICS}
     for _ in range(25):
         test = draw()
-        one_set = evaluate(Replay(fixed_samples), test, test, nn.Flatten(),
+        one_set = evaluate(replay(fixed_samples), test, test, nn.Flatten(),
                            ("fid", "precision", "recall", "density", "coverage"))
-        both_sets = evaluate(Replay(draw(0.2)), test, test, nn.Flatten(),
+        both_sets = evaluate(replay(draw(0.2)), test, test, nn.Flatten(),
                              ("kid", "checkerboard"))
         for name, score in (one_set | both_sets).items():
             values[name].append(score.value)
