@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+# cache_dir and CACHE_ENV lived here first; callers still import them from this module.
+from latentbench.benchmarks.cache import CACHE_ENV, cache_dir  # noqa: F401
 from latentbench.benchmarks.data import DATASETS, DataSpec, ImageData, load_dataset
 from latentbench.metrics.features import FEATURES, FeatureExtractor, FeatureOptions, load_extractor
 from latentbench.metrics.lenet import (
@@ -37,16 +38,9 @@ from latentbench.metrics.lenet import (
 from latentbench.models.registry import InputError, did_you_mean
 from latentbench.reports.atomic import write_bytes_atomic
 
-CACHE_ENV = "LATENTBENCH_CACHE"
 LENET_PREFIX = "lenet-"
 # Datasets whose digits the shipped lenet-mnist classifies.
 _MNIST_DATASETS = ("mnist5k", "mnist")
-
-
-def cache_dir() -> Path:
-    """The cache folder: ``$LATENTBENCH_CACHE``, else ``~/.cache/latentbench``."""
-    given = os.environ.get(CACHE_ENV)
-    return Path(given).expanduser() if given else Path.home() / ".cache" / "latentbench"
 
 
 def default_extractor(dataset: str) -> str:
