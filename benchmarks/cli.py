@@ -170,8 +170,9 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_features_train(args: argparse.Namespace) -> int:
+    from latentbench.benchmarks.cache import cache_dir
     from latentbench.benchmarks.data import DataSpec
-    from latentbench.benchmarks.extractors import cache_dir, cached_lenet
+    from latentbench.benchmarks.extractors import cached_lenet
     from latentbench.metrics.lenet import LeNetTraining
 
     training = LeNetTraining(seed=args.seed, epochs=args.epochs)

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -15,7 +17,7 @@ from latentbench.metrics import METRICS, EvalContext, Metric
 from latentbench.metrics.context import RealFeatureStore
 from latentbench.metrics.registry import Score, metric_key, parse_key
 from latentbench.models.protocol import LatentModel
-from latentbench.reports.schema import MetricsDocument
+from latentbench.reports.schema import EvalTimings, MetricsDocument
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,21 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
     an evaluation never loses the scores it already has. For a model with a ``side_channel``
     (its decoder sees more of x than the code) the likelihood bounds are absent, with that
     reason under ``errors``, and the reconstruction metrics carry it as a caveat.
+
+    The document's ``timings`` hold the evaluation's wall-clock seconds (device synchronised)
+    and their parts, each second counted once: every computed metric's own seconds, without
+    the shared passes it triggered (the first metric to read the test pass or a feature set
+    does not pay for it), and every shared pass's (``EvalContext.pass_seconds``). So ``total``
+    ≈ Σ metrics + Σ passes; the rest is this loop's bookkeeping.
     """
     model.eval()
     ctx = EvalContext(model=model, test_images=test_images, train_images=train_images,
                       batch_size=spec.batch_size, seed=seed, settings=spec, dataset=dataset,
                       load_extractor=load_extractor, real_features=real_features,
                       binarize=binarize)
+    started = ctx.now()
     result = MetricsDocument()
+    metric_seconds: dict[str, float] = {}
     # A decoder that sees more of x than the code (max-pooling switches, skip connections):
     # its likelihoods are not bounds on -log p(x), and its reconstructions not a bottleneck's.
     side_channel = getattr(model, "side_channel", None)
@@ -92,7 +102,8 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
                                           f"{side_channel}")
             continue
         try:
-            score = planned.metric.compute(ctx, *args)
+            score = ctx.measure(planned.key, partial(planned.metric.compute, ctx, *args),
+                                metric_seconds)
         except Exception as error:  # one broken score must not sink the others
             result.errors[planned.key] = "".join(
                 traceback.format_exception_only(error)).strip()
@@ -111,4 +122,6 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
             caveat = f"{side_channel}: not a bottleneck's reconstruction"
         if caveat:
             result.caveats[planned.key] = caveat
-    return result
+    timings = EvalTimings(total=ctx.now() - started, metrics=metric_seconds,
+                          passes=dict(ctx.pass_seconds))
+    return dataclasses.replace(result, timings=timings)

@@ -19,8 +19,6 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-# cache_dir and CACHE_ENV lived here first; callers still import them from this module.
-from latentbench.benchmarks.cache import CACHE_ENV, cache_dir  # noqa: F401
 from latentbench.benchmarks.data import DATASETS, DataSpec, ImageData, load_dataset
 from latentbench.metrics.features import FEATURES, FeatureExtractor, FeatureOptions, load_extractor
 from latentbench.metrics.lenet import (

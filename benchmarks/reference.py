@@ -24,9 +24,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from latentbench.benchmarks.cache import cache_dir
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.evaluate import evaluate
-from latentbench.benchmarks.extractors import cache_dir, default_extractor
+from latentbench.benchmarks.extractors import default_extractor
 from latentbench.metrics.features import FeatureExtractor
 from latentbench.models.protocol import LatentModel, LossTerms
 from latentbench.reports.atomic import write_json_atomic

@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 
 from latentbench.benchmarks.artifacts import write_images
+from latentbench.benchmarks.cache import cache_dir
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.data import DataSpec, ImageData, load_dataset
 from latentbench.benchmarks.environment import environment_info
 from latentbench.benchmarks.evaluate import check_metric_names, evaluate, plan_metrics
-from latentbench.benchmarks.extractors import cache_dir, default_extractor, resolve_extractor
+from latentbench.benchmarks.extractors import default_extractor, resolve_extractor
 from latentbench.benchmarks.feature_cache import RealFeatureCache
 from latentbench.benchmarks.run_folder import RunFolder
 from latentbench.benchmarks.storage import save_torch_atomic
@@ -30,13 +31,15 @@ from latentbench.benchmarks.train import train
 from latentbench.metrics.features import FeatureExtractor, FeatureOptions
 from latentbench.models import build_model
 from latentbench.models.registry import InputError
-from latentbench.reports.schema import STATUS_DONE, STATUS_FAILED, RunFiles
+from latentbench.reports.schema import STATUS_DONE, STATUS_FAILED, EvalTimings, RunFiles
 
 
 @dataclass
 class RunOutcome:
     """What a run left: its id, ``done`` or ``failed``, the reason, metrics (with the number of
-    samples each averages over and their standard errors) and seconds taken."""
+    samples each averages over and their standard errors), seconds taken and where its
+    evaluation spent them (``None`` for a failed run, or one finished by a version before
+    timings)."""
 
     run_id: str
     status: str
@@ -46,6 +49,7 @@ class RunOutcome:
     samples: dict[str, int] = field(default_factory=dict)
     std_errors: dict[str, float] = field(default_factory=dict)
     caveats: dict[str, str] = field(default_factory=dict)
+    timings: EvalTimings | None = None
 
 
 @lru_cache(maxsize=4)
@@ -99,7 +103,7 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
         metrics = folder.read_metrics()
         return RunOutcome(config.run_id, finished[0], finished[1], metrics.values,
                           samples=metrics.samples, std_errors=metrics.std_errors,
-                          caveats=metrics.caveats)
+                          caveats=metrics.caveats, timings=metrics.timings)
 
     started = time.perf_counter()
     folder.prepare()
@@ -131,4 +135,5 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
     folder.remove_checkpoint()  # model.pt now holds the result
     return RunOutcome(config.run_id, STATUS_DONE, metrics=evaluation.values,
                       seconds=time.perf_counter() - started, samples=evaluation.samples,
-                      std_errors=evaluation.std_errors, caveats=evaluation.caveats)
+                      std_errors=evaluation.std_errors, caveats=evaluation.caveats,
+                      timings=evaluation.timings)

@@ -24,14 +24,41 @@ from latentbench.benchmarks.storage import is_disk_full
 from latentbench.benchmarks.suite import Suite, in_file
 from latentbench.models.registry import InputError
 from latentbench.reports.atomic import remove_stray_temporaries, write_json_atomic
+from latentbench.reports.families import RUN_HEADLINE, headline_keys
 from latentbench.reports.schema import RESULTS_FILE, STATUS_DONE, STATUS_FAILED, SUITE_FILE
+
+#: How many of a run's slowest metrics its progress lines name.
+SLOWEST_SHOWN = 3
 
 
 def _summary(outcome: RunOutcome) -> str:
+    """The run's scores for its progress line: the :data:`RUN_HEADLINE` ones it has, and how
+    many others it has (all of them are in results.csv and the report)."""
     if outcome.status != STATUS_DONE:
         return f"FAILED: {outcome.reason}"
-    shown = [f"{k} {v:.4g}" for k, v in list(outcome.metrics.items())[:4]]
-    return ", ".join(shown)
+    shown = headline_keys(outcome.metrics, RUN_HEADLINE)
+    parts = [f"{key} {outcome.metrics[key]:.4g}" for key in shown]
+    others = len(outcome.metrics) - len(shown)
+    if others:
+        parts.append(f"+{others} more" if shown else f"{others} metric{'s' * (others != 1)}")
+    return ", ".join(parts) or "no metrics"
+
+
+def _timing_summary(outcome: RunOutcome) -> str | None:
+    """Where the run's evaluation spent its time, for the line under its progress line: its
+    :data:`SLOWEST_SHOWN` slowest metrics, the shared passes (a metric's seconds exclude them)
+    with the slowest of them, and the total; ``None`` when nothing was timed."""
+    timings = outcome.timings
+    if timings is None:
+        return None
+    slowest: dict[str, list[str]] = {"metric": [], "pass": []}
+    for kind, name, seconds in timings.slowest():
+        slowest[kind].append(f"{name} {seconds:.2f} s")
+    passes = f"shared passes {sum(timings.passes.values()):.2f} s"
+    if slowest["pass"]:
+        passes += f" ({slowest['pass'][0]})"
+    return (f"slowest metrics: {', '.join(slowest['metric'][:SLOWEST_SHOWN]) or 'none'}; "
+            f"{passes}; evaluation {timings.total:.2f} s")
 
 
 def _submit(pool: Pool, config: RunConfig, out_dir: Path, device: torch.device,
@@ -92,7 +119,8 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     Executor options and all configs are checked before anything is submitted (bad input costs
     no compute). Finished runs are read back, not submitted; the others run on the executor, at
     most ``pool.slots`` at a time and in suite order. Each time a run completes, a line
-    ``[k/N] label (run-id): …`` is printed and ``results.csv`` is rewritten in suite order, so a
+    ``[k/N] label (run-id): <headline scores> [seconds]`` is printed, with one below it naming
+    the evaluation's slowest metrics, and ``results.csv`` is rewritten in suite order, so a
     kill loses at most the runs in progress (which resume from their checkpoints).
 
     Args:
@@ -132,6 +160,9 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
             took = f"{outcome.seconds:.1f} s" if outcome.seconds else "done before"
             tqdm.write(f"[{len(outcomes)}/{total}] {run_label(config)} ({config.run_id}): "
                        f"{_summary(outcome)} [{took}]", file=sys.stdout)
+            timing = _timing_summary(outcome)
+            if timing is not None:
+                tqdm.write(f"    {timing}", file=sys.stdout)
             sys.stdout.flush()  # one line per run shows up at once in CI logs and pipes, too
             bar.update(1)
             write_results(out_dir / RESULTS_FILE,

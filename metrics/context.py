@@ -7,6 +7,7 @@ the same samples), so the context computes each pass once, lazily, and every met
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import torch
 from torch import Tensor
 
+from latentbench.metrics.timing import synchronize
 from latentbench.models.protocol import LatentModel
 from latentbench.models.registry import InputError, check_int
 
@@ -74,6 +76,9 @@ class EvalSettings:
         ppl_pairs: latent pairs for the perceptual path length.
         ppl_epsilon: the step ε of the path-length finite difference (StyleGAN: 1e-4).
         iwae_k: importance samples per image for ``iwae_nll`` (Burda et al.: 5,000).
+        iwae_images: ``iwae_nll`` on the first this many test images; ``None``: all of them.
+            The defaults (k = 100, all 1,000 mnist5k test images) keep its Monte-Carlo
+            standard error near 0.02 nats on the quick suite's VAEs.
         features: feature extractors of the feature-space metrics (``fid[lenet-mnist]``);
             ``None``: the dataset's default one.
         inception_weights: a local ``pt_inception-2015-12-05`` weights file for
@@ -89,15 +94,16 @@ class EvalSettings:
     ppl_pairs: int = 1024
     ppl_epsilon: float = 1e-4
     iwae_k: int = 100
+    iwae_images: int | None = None
     features: tuple[str, ...] | None = None
     inception_weights: str | None = None
 
     def __post_init__(self) -> None:
         for name, minimum in (("fake_samples", 2), ("kid_subsets", 1), ("kid_subset_size", 2),
                               ("interp_pairs", 1), ("interp_steps", 3), ("ppl_pairs", 2),
-                              ("iwae_k", 1)):
+                              ("iwae_k", 1), ("iwae_images", 1)):
             value = getattr(self, name)
-            if value is None and name in ("fake_samples", "kid_subset_size"):
+            if value is None and name in ("fake_samples", "kid_subset_size", "iwae_images"):
                 continue
             # Stored as the plain int check_int returns (a numpy integer passes the check), so
             # the run id's JSON can hold it.
@@ -184,6 +190,16 @@ class EvalContext:
         real_features: disk cache of real-data feature sets; ``None`` computes them each time.
         binarize: the data's ``data.binarize`` (none, static, dynamic), recorded with the
             likelihood scores.
+        clock: seconds of a monotonic clock (:func:`time.perf_counter`; a test may step its
+            own).
+        pass_seconds: pass name → seconds of each shared pass so far (see :meth:`measure`):
+            ``test_pass``, ``samples``, ``extractor[<name>]``, ``feature_set[<extractor>,
+            <set>]`` and a :meth:`shared` result as its key (``prdc[lenet-mnist, 5]``).
+
+    Timing convention: every second is counted once. A shared pass's seconds are its own, and
+    a metric timed with :meth:`measure` gets its own seconds without the passes it triggered
+    (the first metric to read the test pass does not pay for it), so the parts of an
+    evaluation add up to its total.
     """
 
     model: LatentModel
@@ -196,13 +212,52 @@ class EvalContext:
     load_extractor: Callable[[str], FeatureExtractor] | None = None
     real_features: RealFeatureStore | None = None
     binarize: str = "none"
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False)
+    pass_seconds: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     _extractors: dict[str, FeatureExtractor] = field(default_factory=dict, repr=False)
     _feature_sets: dict[tuple[str, str], FeatureSet] = field(default_factory=dict, repr=False)
     _shared: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+    # Σ of the own seconds of everything measured so far: what a measurement subtracts for
+    # the measurements that finished inside it.
+    _measured_seconds: float = field(default=0.0, init=False, repr=False)
 
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    def now(self) -> float:
+        """:attr:`clock` once the device's queued work is done: CUDA kernels run
+        asynchronously, and without the sync a timing measures their launch, not their work."""
+        synchronize(self.device)
+        return self.clock()
+
+    def measure(self, name: str, compute: Callable[[], T], into: dict[str, float]) -> T:
+        """``compute()``, adding its own seconds to ``into[name]`` (also when it raises).
+
+        Own seconds are the wall-clock seconds of the call, device synchronised at both ends,
+        less the own seconds of the measurements made inside it (the shared passes it
+        triggered, themselves net of the passes they triggered). Measurements nest, and the
+        own seconds of all of them add up to the time spent in the outermost ones.
+        """
+        inner_before = self._measured_seconds
+        started = self.now()
+        try:
+            return compute()
+        finally:
+            elapsed = self.now() - started
+            # Clamped: the difference of equal float sums may be a rounding error below 0.
+            own = max(0.0, elapsed - (self._measured_seconds - inner_before))
+            into[name] = into.get(name, 0.0) + own
+            self._measured_seconds += own
+
+    def _pass(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()`` as the shared pass ``name`` (see :attr:`pass_seconds`)."""
+        return self.measure(name, compute, self.pass_seconds)
+
+    @staticmethod
+    def _pass_name(kind: str, *parts: object) -> str:
+        """``kind`` or ``kind[part, ...]``, as metric keys name their feature space."""
+        return f"{kind}[{', '.join(map(str, parts))}]" if parts else kind
 
     def generator(self) -> torch.Generator:
         """A fresh CPU generator seeded with :attr:`seed`, so each metric's draws are fixed."""
@@ -215,16 +270,17 @@ class EvalContext:
 
     def shared(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """``compute()`` once per evaluation under ``key``: for results that several metrics
-        read (one PRDC pass gives precision and recall; one decode gives both ACAI scores)."""
+        read (one PRDC pass gives precision and recall; one decode gives both ACAI scores).
+        The key's first item names the pass in :attr:`pass_seconds`, the rest its arguments."""
         if key not in self._shared:
-            self._shared[key] = compute()
+            self._shared[key] = self._pass(self._pass_name(str(key[0]), *key[1:]), compute)
         return self._shared[key]
 
     @cached_property
     def test_pass(self) -> TestPass:
         from latentbench.metrics.reconstruction import reconstruction_pass
 
-        return reconstruction_pass(self)
+        return self._pass("test_pass", lambda: reconstruction_pass(self))
 
     @cached_property
     def samples(self) -> Tensor:
@@ -233,18 +289,23 @@ class EvalContext:
         test images. Every sample-based metric and feature space sees these same samples."""
         count = self.settings.fake_samples or len(self.test_images)
         generator = self.generator()
-        with torch.no_grad():  # samples are data for the metrics, never differentiated
-            chunks = [self.model.sample(min(self.batch_size, count - start),
-                                        generator=generator).float().cpu()
-                      for start in range(0, count, self.batch_size)]
-        return torch.cat(chunks)
+
+        def draw() -> Tensor:
+            with torch.no_grad():  # samples are data for the metrics, never differentiated
+                return torch.cat([self.model.sample(min(self.batch_size, count - start),
+                                                    generator=generator).float().cpu()
+                                  for start in range(0, count, self.batch_size)])
+
+        return self._pass("samples", draw)
 
     def extractor(self, name: str) -> FeatureExtractor:
         """The feature extractor ``name``, loaded once and moved to the model's device."""
         if name not in self._extractors:
             if self.load_extractor is None:
                 raise ValueError("this evaluation has no feature extractors (load_extractor)")
-            self._extractors[name] = self.load_extractor(name).to(self.device).eval()
+            load = self.load_extractor
+            self._extractors[name] = self._pass(self._pass_name("extractor", name),
+                                                lambda: load(name).to(self.device).eval())
         return self._extractors[name]
 
     def embed(self, extractor: str, images: Tensor) -> FeatureSet:
@@ -264,17 +325,20 @@ class EvalContext:
         """
         key = (extractor, which)
         if key not in self._feature_sets:
-            if which in ("test", "train"):
-                split = self.test_images if which == "test" else self.train_images
-                compute = lambda: self.embed(extractor, split)  # noqa: E731
-                store = self.real_features
-                self._feature_sets[key] = (compute() if store is None else
-                                           store.get_or_compute(which, self.extractor(extractor),
-                                                                compute))
-            elif which == "samples":
-                self._feature_sets[key] = self.embed(extractor, self.samples)
-            else:
-                if images is None:
-                    raise ValueError(f"feature set {which!r} needs an images() function")
-                self._feature_sets[key] = self.embed(extractor, images())
+            self._feature_sets[key] = self._pass(self._pass_name("feature_set", *key),
+                                                 lambda: self._compute_feature_set(*key, images))
         return self._feature_sets[key]
+
+    def _compute_feature_set(self, extractor: str, which: str,
+                             images: Callable[[], Tensor] | None) -> FeatureSet:
+        if which in ("test", "train"):
+            split = self.test_images if which == "test" else self.train_images
+            compute = lambda: self.embed(extractor, split)  # noqa: E731
+            store = self.real_features
+            return (compute() if store is None else
+                    store.get_or_compute(which, self.extractor(extractor), compute))
+        if which == "samples":
+            return self.embed(extractor, self.samples)
+        if images is None:
+            raise ValueError(f"feature set {which!r} needs an images() function")
+        return self.embed(extractor, images())

@@ -4,24 +4,34 @@ Thirty metric columns in alphabetical order put ``recon_mse`` and ``fid`` off-sc
 LaTeX table no page can hold. The report and the exports therefore lead with the headline
 scores, one per question a reader asks first (how well does it reconstruct, how good are its
 samples, how smooth are its interpolations, how well is the latent space covered, how fast is
-it), and put every metric in its family's table, each at most :data:`MAX_COLUMNS` wide.
+it), and put every metric in its family's table, each at most :data:`MAX_COLUMNS` wide. The
+one line ``latentbench run`` prints per run leads with :data:`RUN_HEADLINE`, looked up the
+same way (:func:`headline_keys`).
 
 This module reads results only; it never imports models, metrics or benchmarks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["FAMILY_ORDER", "HEADLINE", "MAX_COLUMNS", "TableGroup", "table_groups"]
+__all__ = ["FAMILY_ORDER", "HEADLINE", "MAX_COLUMNS", "RUN_HEADLINE", "TableGroup",
+           "headline_keys", "table_groups"]
 
-#: Metric base names of the headline table, in order: reconstruction MSE, FID, interpolation
-#: smoothness, latent coverage, throughput (training images per second where timed, else the
-#: parameter count, which every model has).
-HEADLINE = ("recon_mse", "fid", "interp_smoothness", "prior_coverage", "train_img_s")
-_HEADLINE_FALLBACK = {"train_img_s": "params"}
+#: A headline slot: metric base names, the first that a result has answering the slot's question.
+HeadlineSlot = tuple[str, ...]
+#: The headline table's slots, in order: reconstruction MSE, FID, interpolation smoothness,
+#: latent coverage, throughput (training images per second where timed, else the parameter
+#: count, which every model has).
+HEADLINE: tuple[HeadlineSlot, ...] = (
+    ("recon_mse",), ("fid",), ("interp_smoothness",), ("prior_coverage",),
+    ("train_img_s", "params"))
+#: The slots of one run's progress line: reconstruction MSE, FID, and the likelihood bound
+#: (−ELBO, else the IWAE bound); throughput and the rest are in the report.
+RUN_HEADLINE: tuple[HeadlineSlot, ...] = (("recon_mse",), ("fid",), ("neg_elbo", "iwae_nll"))
 #: The families of the metric registry, in display order; a family not listed comes last.
 FAMILY_ORDER = ("reconstruction", "likelihood", "samples", "interpolation", "latent", "cost")
 #: The widest a family table gets; a wider family is split into parts.
@@ -42,6 +52,21 @@ def _base(key: str) -> str:
     return key.partition("[")[0]
 
 
+def headline_keys(metrics: Iterable[str], slots: Iterable[HeadlineSlot]) -> list[str]:
+    """The keys of ``metrics`` that answer ``slots``, slot by slot: each takes every key (every
+    feature space: ``fid[lenet-mnist]``, ``fid[inception-v3]``) of the first of its base names
+    that ``metrics`` has; a slot none of whose names is there is skipped."""
+    keys = list(metrics)
+    found: list[str] = []
+    for slot in slots:
+        for name in slot:
+            matching = [key for key in keys if _base(key) == name]
+            if matching:
+                found += matching
+                break
+    return found
+
+
 def table_groups(results: pd.DataFrame, metrics: list[str]) -> list[TableGroup]:
     """The headline table, then a table per family, for the ``metrics`` of a summary.
 
@@ -53,12 +78,7 @@ def table_groups(results: pd.DataFrame, metrics: list[str]) -> list[TableGroup]:
         Groups with at least one metric, the headline first.
     """
     present = set(metrics)
-    headline = []
-    for name in HEADLINE:
-        found = [m for m in metrics if _base(m) == name]
-        if not found and name in _HEADLINE_FALLBACK:
-            found = [m for m in metrics if _base(m) == _HEADLINE_FALLBACK[name]]
-        headline += found
+    headline = headline_keys(metrics, HEADLINE)
     groups = [TableGroup("headline", "Headline scores", headline)] if headline else []
 
     family_of = (results.dropna(subset=["metric"]).drop_duplicates("metric")

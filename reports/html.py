@@ -24,13 +24,14 @@ from latentbench.reports.atomic import write_text_atomic
 from latentbench.reports.export import table_caption
 from latentbench.reports.families import table_groups
 from latentbench.reports.labels import config_key, direction_text
-from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
+from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, read_timings, run_dir
 from latentbench.reports.schema import (
     REFERENCE_MODEL,
     REPORT_FILE,
     RUNS_DIR,
     STATUS_FAILED,
     SUITE_FILE,
+    EvalTimings,
     RunFiles,
     config_label,
 )
@@ -102,6 +103,20 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 _SORT_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SORT_SCRIPT.encode()).digest()).decode()
 
 
+#: How the timing table names the kinds of :meth:`EvalTimings.slowest`.
+_TIMING_KINDS = {"metric": "metric", "pass": "shared pass"}
+
+
+@dataclass(frozen=True)
+class _RunTimings:
+    """A run's evaluation time for its table: every metric and shared pass, slowest first, as
+    ``(name, kind, seconds, share of the total)`` text, the rest and the total."""
+
+    rows: list[tuple[str, str, str, str]]
+    rest: str
+    total: str
+
+
 @dataclass
 class _Run:
     run_id: str
@@ -109,6 +124,7 @@ class _Run:
     images: list[EmbeddedImage] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # titles of expected grids not saved
     metrics: list[tuple[str, str, str]] = field(default_factory=list)  # name, value, arrow
+    timings: _RunTimings | None = None  # None: its metrics.json has none (format 3)
 
 
 @dataclass
@@ -261,12 +277,29 @@ def _config_groups(
         directory = run_dir(runs_dir, str(run_id))
         if directory is not None:
             run.images = _run_images(directory, config_label(first, with_seed=True))
+            timings = read_timings(directory)
+            run.timings = None if timings is None else _timing_table(timings)
         # Reconstructions and samples are expected of every run; say so when one is absent
         # (e.g. a model without an encoder) rather than leave a silent gap.
         titles = {image.title for image in run.images}
         run.missing = [t for t in _EXPECTED_TITLES if t not in titles] if run.images else []
         group.runs.append(run)
     return {key: group for key, group in groups.items() if group.runs}
+
+
+def _timing_table(timings: EvalTimings) -> _RunTimings:
+    """The rows of a run's timing table; the rest is the evaluation's time in neither a metric
+    nor a pass (the driver's bookkeeping), shown so the column visibly adds up to the total."""
+    total = timings.total
+
+    def share(seconds: float) -> str:
+        return f"{100 * seconds / total:.1f} %" if total > 0 else "–"
+
+    parts = timings.slowest()
+    rest = max(0.0, total - sum(seconds for _, _, seconds in parts))
+    rows = [(name, _TIMING_KINDS[kind], f"{seconds:.3f}", share(seconds))
+            for kind, name, seconds in parts]
+    return _RunTimings(rows=rows, rest=f"{rest:.3f}", total=f"{total:.3f}")
 
 
 def _run_images(directory: Path, label: str) -> list[EmbeddedImage]:

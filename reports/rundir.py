@@ -1,4 +1,5 @@
-"""Reading a run directory for the report: safe paths, JSON files and PNGs as ``data:`` URIs.
+"""Reading a run directory for the report: safe paths, JSON files, the evaluation's timings and
+PNGs as ``data:`` URIs.
 
 The report must stay one self-contained file, so every image is embedded as a base64 ``data:``
 URI rather than referenced by path. Run ids come from ``results.csv``, which is user data, so a
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EmbeddedImage", "embed_png", "png_size", "read_json", "run_dir"]
+from latentbench.reports.schema import EvalTimings, RunFiles, SchemaError, parse_metrics
+
+__all__ = ["EmbeddedImage", "embed_png", "png_size", "read_json", "read_timings", "run_dir"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -67,6 +70,19 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_timings(directory: Path) -> EvalTimings | None:
+    """The evaluation timings in the run's ``metrics.json``, or ``None`` when there are none:
+    no file, a damaged one, one of a format the schema refuses, or a format-3 file (which
+    predates timings). The report shows what it can rather than fail on one run's file."""
+    document = read_json(directory / RunFiles.METRICS)
+    if document is None:
+        return None
+    try:
+        return parse_metrics(document).timings
+    except SchemaError:
+        return None
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:

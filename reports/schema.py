@@ -29,6 +29,7 @@ __all__ = [
     "BENCH_FORMAT",
     "CONFIG_COLUMNS",
     "METRICS_FORMAT",
+    "METRICS_FORMATS_READ",
     "REFERENCE_MODEL",
     "REPORT_FILE",
     "RESULTS_COLUMNS",
@@ -40,6 +41,7 @@ __all__ = [
     "SUITE_FILE",
     "BenchConfig",
     "BenchDocument",
+    "EvalTimings",
     "MetricsDocument",
     "RunFiles",
     "SchemaError",
@@ -224,9 +226,43 @@ def parse_status(text: str) -> tuple[str, str]:
 
 # --- metrics.json ----------------------------------------------------------------------------
 
-#: Version of the metrics.json layout; a reader meeting another one refuses it. Format 3 added
-#: ``std_errors`` and ``caveats``.
-METRICS_FORMAT: Final = 3
+#: Version of the metrics.json layout that this version writes. Format 3 added ``std_errors``
+#: and ``caveats``; format 4 added ``timings``.
+METRICS_FORMAT: Final = 4
+#: The formats this version reads; another one is refused. A format-3 file is read without
+#: timings (it predates them); everything else it holds is unchanged in format 4.
+METRICS_FORMATS_READ: Final = (3, 4)
+_METRICS_PARTS = ("values", "samples", "details", "errors", "std_errors", "caveats")
+
+
+@dataclass(frozen=True)
+class EvalTimings:
+    """Where one evaluation's wall-clock time went, in seconds (device synchronised).
+
+    Every second is counted once: a pass that several metrics share (the test-set pass, the
+    generated samples, the features of one image set in one feature space, loading an
+    extractor, a result such as PRDC's that gives several scores) is counted under
+    :attr:`passes`, and a metric's seconds are its own work only, without the shared passes it
+    triggered; a pass that triggers another excludes it likewise. So ``total`` ≈
+    Σ ``metrics`` + Σ ``passes``, the small rest being the driver's own bookkeeping.
+
+    Attributes:
+        total: the whole evaluation.
+        metrics: metric key → seconds of its own work (a metric that raised included).
+        passes: pass name (``test_pass``, ``samples``, ``extractor[lenet-mnist]``,
+            ``feature_set[lenet-mnist, test]``, ``prdc[lenet-mnist, 5]``) → seconds.
+    """
+
+    total: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    passes: dict[str, float] = field(default_factory=dict)
+
+    def slowest(self) -> list[tuple[str, str, float]]:
+        """``(kind, name, seconds)`` of every metric (kind ``metric``) and shared pass (kind
+        ``pass``), slowest first; equal times in name order, so the list is deterministic."""
+        parts = [("metric", name, seconds) for name, seconds in self.metrics.items()]
+        parts += [("pass", name, seconds) for name, seconds in self.passes.items()]
+        return sorted(parts, key=lambda part: (-part[2], part[1], part[0]))
 
 
 @dataclass(frozen=True)
@@ -241,6 +277,8 @@ class MetricsDocument:
         std_errors: key → the standard error of the value over the test set, where computed.
         caveats: key → why the value may not be compared with other models' (it is kept,
             flagged, and never ranked).
+        timings: the seconds each metric and shared pass took; ``None`` when not measured
+            (a format-3 file, a document not written by an evaluation).
     """
 
     values: dict[str, float] = field(default_factory=dict)
@@ -249,34 +287,59 @@ class MetricsDocument:
     errors: dict[str, str] = field(default_factory=dict)
     std_errors: dict[str, float] = field(default_factory=dict)
     caveats: dict[str, str] = field(default_factory=dict)
+    timings: EvalTimings | None = None
 
 
 def metrics_document(metrics: MetricsDocument) -> dict[str, Any]:
-    """The JSON object of ``metrics.json``: ``{"format": 3, "values", "samples", "details",
-    "errors", "std_errors", "caveats"}``."""
-    return {"format": METRICS_FORMAT, "values": metrics.values, "samples": metrics.samples,
-            "details": metrics.details, "errors": metrics.errors,
-            "std_errors": metrics.std_errors, "caveats": metrics.caveats}
+    """The JSON object of ``metrics.json``: ``{"format": 4, "values", "samples", "details",
+    "errors", "std_errors", "caveats", "timings"}``, ``timings`` being ``{"total": s,
+    "metrics": {key: s}, "passes": {name: s}}`` or ``null``. :func:`parse_metrics` reads it
+    back to an equal document."""
+    timings = metrics.timings
+    return {"format": METRICS_FORMAT,
+            **{name: getattr(metrics, name) for name in _METRICS_PARTS},
+            "timings": None if timings is None else {
+                "total": timings.total, "metrics": timings.metrics, "passes": timings.passes}}
 
 
 def parse_metrics(document: object) -> MetricsDocument:
-    """Read the JSON object of a ``metrics.json``.
+    """Read the JSON object of a ``metrics.json`` of a format in :data:`METRICS_FORMATS_READ`.
 
     Raises:
-        SchemaError: another format version, or a part that is not a JSON object.
+        SchemaError: another format version, a part that is not a JSON object, or timings
+            that are not non-negative numbers.
     """
-    if not isinstance(document, dict) or document.get("format") != METRICS_FORMAT:
-        found = document.get("format") if isinstance(document, dict) else "?"
-        raise SchemaError(f"metrics format {found}, this version reads {METRICS_FORMAT}")
-    parts = {name: document.get(name, {})
-             for name in ("values", "samples", "details", "errors", "std_errors", "caveats")}
+    found = document.get("format") if isinstance(document, dict) else "?"
+    if not isinstance(document, dict) or found not in METRICS_FORMATS_READ:
+        raise SchemaError(f"metrics format {found}, this version reads "
+                          f"{' or '.join(map(str, METRICS_FORMATS_READ))}")
+    parts = {name: document.get(name, {}) for name in _METRICS_PARTS}
     for name in ("values", "samples"):
         if name not in document:
             raise SchemaError(f"metrics.json without {name!r}")
     for name, part in parts.items():
         if not isinstance(part, dict):
             raise SchemaError(f"metrics.json {name!r} is not an object")
-    return MetricsDocument(**parts)
+    # Format 3 predates timings: whatever such a file holds under the name is not ours.
+    timings = document.get("timings") if found != 3 else None
+    return MetricsDocument(**parts, timings=None if timings is None else _parse_timings(timings))
+
+
+def _parse_timings(timings: object) -> EvalTimings:
+    if not isinstance(timings, dict) or not _is_seconds(timings.get("total")):
+        raise SchemaError("metrics.json 'timings' needs a 'total' number of seconds")
+    parts: dict[str, dict[str, float]] = {}
+    for name in ("metrics", "passes"):
+        part = timings.get(name, {})
+        if not isinstance(part, dict) or not all(map(_is_seconds, part.values())):
+            raise SchemaError(f"metrics.json 'timings.{name}' must map names to seconds")
+        parts[name] = {key: float(seconds) for key, seconds in part.items()}
+    return EvalTimings(total=float(timings["total"]), **parts)
+
+
+def _is_seconds(value: object) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
 
 
 # --- latentbench bench --json ----------------------------------------------------------------

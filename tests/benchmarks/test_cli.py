@@ -95,6 +95,8 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         rows = results[results.run_id == run_id]
         assert set(metrics["values"]) == set(rows.metric) and not metrics["errors"]
+        assert set(metrics["timings"]["metrics"]) == set(rows.metric)
+        assert "test_pass" in metrics["timings"]["passes"]
         assert dict(zip(rows.metric, rows.samples, strict=True)) == metrics["samples"]
         for image in ("reconstructions.png", "samples.png"):
             assert (run_dir / image).read_bytes().startswith(b"\x89PNG")
@@ -105,6 +107,14 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
 
     report = (out / "report.html").read_text()
     assert "tiny" in report and report.count("data:image/png;base64,") >= 4
+    assert report.count("Evaluation time: ") == 2
+    # Each run's line leads with its headline scores, and the line below it names its
+    # slowest metrics.
+    lines = first.stdout.splitlines()
+    runs = [i for i, line in enumerate(lines) if line.startswith(("[1/2]", "[2/2]"))]
+    assert len(runs) == 2 and all(": recon_mse " in lines[i] for i in runs)
+    assert any(", neg_elbo " in lines[i] for i in runs)  # the VAE's
+    assert all(lines[i + 1].startswith("    slowest metrics: ") for i in runs)
 
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")}
     again = latentbench("run", str(suite), "--out", str(out), "--device", "cpu")

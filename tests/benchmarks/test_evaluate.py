@@ -1,5 +1,5 @@
 """The evaluation plan: feature-space metrics once per extractor, absent where they do not
-apply, errors recorded per metric without losing the others."""
+apply, errors recorded per metric without losing the others; the evaluation's timings."""
 
 import pytest
 import torch
@@ -7,11 +7,20 @@ import torch
 from latentbench.benchmarks.config import EvalSpec
 from latentbench.benchmarks.evaluate import evaluate, plan_metrics
 from latentbench.metrics import METRICS
+from latentbench.metrics.features import FeatureOptions, load_extractor
 from latentbench.models import build_model
 from latentbench.models.protocol import ModelSpec
 from latentbench.models.registry import InputError
 
 EVERYTHING = frozenset({"encode", "variational", "sample"})
+
+
+@pytest.fixture()
+def vae():
+    """A tiny untrained VAE and 64 random images: real passes, in well under a second."""
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(name="vae", latent_dim=4, width=8, hidden=16), (1, 28, 28))
+    return model, torch.rand(64, 1, 28, 28)
 
 
 def keys(spec, capabilities=EVERYTHING, dataset="mnist5k", extractors=("lenet-mnist",)):
@@ -43,10 +52,8 @@ def test_bad_metric_keys_are_input_errors(bad, message):
         keys(EvalSpec(metrics=(bad,)))
 
 
-def test_a_failing_metric_is_recorded_and_the_others_kept():
-    torch.manual_seed(0)
-    model = build_model(ModelSpec(name="vae", latent_dim=4, width=8, hidden=16), (1, 28, 28))
-    images = torch.rand(64, 1, 28, 28)
+def test_a_failing_metric_is_recorded_and_the_others_kept(vae):
+    model, images = vae
 
     def no_extractor(name):
         raise FileNotFoundError(f"no weights for {name}")
@@ -55,3 +62,28 @@ def test_a_failing_metric_is_recorded_and_the_others_kept():
                       default_extractors=("x",), load_extractor=no_extractor)
     assert set(result.values) == {"recon_mse"} and result.samples["recon_mse"] == 64
     assert "no weights for x" in result.errors["fid[x]"]
+    assert set(result.timings.metrics) == {"recon_mse", "fid[x]"}  # a failure took time too
+
+
+def test_timings_name_every_metric_and_shared_pass_and_add_up_to_the_total(vae):
+    model, images = vae
+    metrics = ("recon_mse", "psnr", "neg_elbo", "fid", "precision", "recall")
+    result = evaluate(model, images, images, EvalSpec(metrics=metrics), seed=0,
+                      default_extractors=("lenet-mnist",),
+                      load_extractor=lambda name: load_extractor(name, FeatureOptions()))
+    timings = result.timings
+    assert set(timings.metrics) == set(result.values) == {
+        "recon_mse", "psnr", "neg_elbo", "fid[lenet-mnist]", "precision[lenet-mnist]",
+        "recall[lenet-mnist]"}
+    # Each pass once, although several metrics read it: the test pass (MSE, PSNR, -ELBO), the
+    # features (FID, PRDC), the PRDC result (precision, recall).
+    assert {"test_pass", "samples", "extractor[lenet-mnist]", "feature_set[lenet-mnist, test]",
+            "feature_set[lenet-mnist, samples]"} <= set(timings.passes)
+    assert len([name for name in timings.passes if name.startswith("prdc[lenet-mnist, ")]) == 1
+    parts = [*timings.metrics.values(), *timings.passes.values()]
+    assert min(parts) >= 0
+    # The parts are disjoint stretches of the total, timed with one clock, so they never
+    # exceed it; the rest is the driver's bookkeeping, small next to the passes however
+    # loaded the machine (a loose bound: no absolute time is asserted).
+    assert sum(parts) <= timings.total * (1 + 1e-9)
+    assert timings.total - sum(parts) <= 0.5 * timings.total

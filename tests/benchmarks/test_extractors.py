@@ -2,7 +2,6 @@
 
 import hashlib
 import io
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +10,6 @@ import latentbench.benchmarks.extractors as extractors
 from latentbench.benchmarks.cli import main
 from latentbench.benchmarks.data import DataSpec, load_dataset
 from latentbench.benchmarks.extractors import (
-    cache_dir,
     cached_lenet,
     default_extractor,
     lenet_cache_key,
@@ -51,19 +49,6 @@ def training_calls(monkeypatch):
 ])
 def test_default_extractors(dataset, name):
     assert default_extractor(dataset) == name
-
-
-def test_the_cache_folder_comes_from_the_environment_else_the_home_folder(tmp_path,
-                                                                          monkeypatch):
-    monkeypatch.setenv("LATENTBENCH_CACHE", str(tmp_path / "c"))
-    assert cache_dir() == tmp_path / "c"
-    monkeypatch.delenv("LATENTBENCH_CACHE")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert cache_dir() == tmp_path / ".cache" / "latentbench"
-
-
-def test_tests_use_the_session_cache_folder_not_the_home_folder(latentbench_cache):
-    assert cache_dir() == latentbench_cache != Path.home() / ".cache" / "latentbench"
 
 
 def test_lenet_for_a_dataset_is_trained_once_then_loaded_from_the_cache(tmp_path,

@@ -1,5 +1,6 @@
 """Executors end to end: the local process pool and Dask run tiny suites in real processes and
-give the same results as one in-process worker; failures are recorded; a killed sweep resumes."""
+give the same results as one in-process worker; failures are recorded; a killed sweep resumes.
+And what a run's progress lines say: its headline scores and its slowest metrics."""
 
 import os
 import shutil
@@ -11,6 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from latentbench.benchmarks.run import RunOutcome
+from latentbench.benchmarks.sweep import _summary, _timing_summary
+from latentbench.reports.schema import EvalTimings
 
 SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
 
@@ -196,3 +201,22 @@ def test_a_run_whose_worker_died_is_retried_by_the_next_command(tmp_path):
     again = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=tmp_path)
     assert again.returncode == 0, again.stderr
     assert (pd.read_csv(out / "results.csv").status == "done").all()
+
+
+def test_a_run_line_shows_the_headline_scores_and_the_slowest_metrics():
+    metrics = {"active_units": 3.0, "fid[lenet-mnist]": 41.25, "iwae_nll": 101.5,
+               "neg_elbo": 104.0, "psnr": 18.0, "recon_mse": 0.0123}
+    timings = EvalTimings(total=10.0, metrics={"iwae_nll": 3.0, "fid[lenet-mnist]": 0.5,
+                                               "psnr": 0.01, "ppl[lenet-mnist]": 2.0},
+                          passes={"test_pass": 4.0, "samples": 0.25})
+    outcome = RunOutcome("abc", "done", metrics=metrics, timings=timings)
+    # Headline slots in order, -ELBO before the IWAE bound, whatever the dict's order.
+    assert _summary(outcome) == "recon_mse 0.0123, fid[lenet-mnist] 41.25, neg_elbo 104, +3 more"
+    assert _timing_summary(outcome) == ("slowest metrics: iwae_nll 3.00 s, ppl[lenet-mnist] "
+                                        "2.00 s, fid[lenet-mnist] 0.50 s; shared passes 4.25 s "
+                                        "(test_pass 4.00 s); evaluation 10.00 s")
+    iwae_only = RunOutcome("abc", "done", metrics={"iwae_nll": 99.0, "rate": 2.0})
+    assert _summary(iwae_only) == "iwae_nll 99, +1 more"
+    assert _timing_summary(iwae_only) is None  # read back from a format-3 metrics.json
+    assert _summary(RunOutcome("abc", "done", metrics={"rate": 2.0})) == "1 metric"
+    assert _summary(RunOutcome("abc", "failed", "boom")) == "FAILED: boom"

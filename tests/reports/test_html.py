@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -14,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from latentbench.benchmarks.run_folder import RunFolder
 from latentbench.reports import render_report
-from latentbench.reports.schema import SUITE_FILE
+from latentbench.reports.schema import SUITE_FILE, EvalTimings
 
 if TYPE_CHECKING:  # conftest is not importable at run time under --import-mode=importlib
     from conftest import FakeOut
@@ -144,6 +146,29 @@ def test_run_without_reconstructions_says_so(fake_out: FakeOut) -> None:
     article = html.split(f"<code>{run_id}</code>", 1)[1].split("</article>", 1)[0]
     assert "Not produced for this run: Reconstructions." in article
     assert "Prior samples" in article
+
+
+def test_a_run_shows_its_evaluation_time_slowest_first_with_the_total(fake_out: FakeOut) -> None:
+    timed, untimed = list(fake_out.images)[:2]
+    folder = RunFolder(fake_out.root, timed)
+    timings = EvalTimings(total=4.0, metrics={"recon_mse": 0.25, "fid[lenet-mnist]": 0.5},
+                          passes={"test_pass": 2.0, "feature_set[lenet-mnist, samples]": 1.0})
+    folder.write_metrics(dataclasses.replace(folder.read_metrics(), timings=timings))
+    runs = _render(fake_out).split('<section id="runs">', 1)[1]
+    article = runs.split(f"<code>{timed}</code>", 1)[1].split("</article>", 1)[0]
+    assert "Evaluation time: 4.000 s · slowest: <code>test_pass</code> 2.000 s" in article
+    table = article.split('<table class="timings">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td><code>([^<]+)</code></td><td>([^<]+)</td>"
+                      r'<td class="num">([^<]+)</td><td class="num">([^<]+)</td></tr>', table)
+    assert rows == [("test_pass", "shared pass", "2.000", "50.0 %"),
+                    ("feature_set[lenet-mnist, samples]", "shared pass", "1.000", "25.0 %"),
+                    ("fid[lenet-mnist]", "metric", "0.500", "12.5 %"),
+                    ("recon_mse", "metric", "0.250", "6.2 %")]
+    assert re.search(r'rest</td><td class="num">0.250</td>', table)  # 4 − 3.75: the driver
+    assert re.search(r'total</th><td>evaluation</td><td class="num">4.000</td>', table)
+    # A run whose metrics.json has no timings (written before them) shows no table.
+    other = runs.split(f"<code>{untimed}</code>", 1)[1].split("</article>", 1)[0]
+    assert "timings" not in other
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
