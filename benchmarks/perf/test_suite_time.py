@@ -13,7 +13,6 @@ same numbers are checked for presence and consistency.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -73,8 +72,7 @@ def test_suite_wall_time(benchmark, suite, tmp_path):
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
         done = subprocess.run([SCRIPT, "run", target, "--out", str(out), "--no-progress"],
-                              capture_output=True, text=True, env=os.environ.copy(),
-                              timeout=3600)
+                              capture_output=True, text=True, timeout=3600)
         assert done.returncode == 0, done.stderr[-3000:]
         return time.perf_counter() - started
 

@@ -82,11 +82,12 @@ def test_the_setting_is_checked_and_parsed():
 
 
 def id_before_binarize(config):
-    """The run id as it was computed before data.binarize existed: the same payload, hashed the
-    same way, without the field."""
+    """The run id as it was computed before data.binarize (and eval.iwae_images, added later)
+    existed: the same payload, hashed the same way, without those fields."""
     payload = {k: v for k, v in config.to_dict().items() if k != "suite"}
     del payload["train"]["checkpoint_seconds"]
     del payload["data"]["binarize"]
+    del payload["eval"]["iwae_images"]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
