@@ -7,8 +7,8 @@ that papers report (Burda et al. use k = 5,000).
 Speed: the k·N decodes are all the work. Each image batch is encoded once; the noise is drawn
 in the same generator calls as always (:data:`DRAW_BATCH`, so a seed gives the same bound), and
 the decoder sees batches sized for the device (:func:`default_decode_batch`): on the CPU small
-enough that a batch's activations stay in cache (the quick-suite decoders run 2–4× faster per
-image at 256 rows than at 4,096), on CUDA as large as its free memory allows. The images and the
+enough that a batch's activations stay in cache (the quick-suite decoders run up to 2–3× faster
+per image at 256 rows than at 4,096), on CUDA as large as its free memory allows. The images and the
 posterior are tiled for a decoder batch once per image batch, not once per call.
 """
 
@@ -34,10 +34,13 @@ from latentbench.models.registry import check_int
 #: shapes — so it is fixed; the decoder batch (:func:`default_decode_batch`) is free.
 DRAW_BATCH = 4096
 
-#: Decoder rows per call on the CPU. Large batches are memory-bound there: the quick-suite
-#: decoders' 2× upsampled maps of 4,096 images are 200–400 MB, far past the caches, and the
-#: nearest-upsampling decoder then runs 3× slower per image than at 256 rows.
-CPU_DECODE_BATCH = 256
+#: Decoded pixels per call on the CPU: 256 images of 28 × 28. Large batches are memory-bound
+#: there: the quick-suite decoders' 2× upsampled maps of 4,096 images are 200–400 MB, far past
+#: the caches, and per image the nearest-upsampling decoder runs 2–3× slower and the transposed
+#: one 1.3× slower than at 128–512 images (measured on one thread; flat in between). Counted in
+#: pixels, so that small images (the tests' 8 × 8) still get large batches, whose per-call
+#: overhead would otherwise dominate, and large ones (64 × 64 shapes) smaller ones.
+CPU_DECODE_PIXELS = 256 * 28 * 28
 
 #: On CUDA a decoder call may take this fraction of the free memory (the rest is headroom for
 #: the allocator's fragmentation and for whatever else the process holds).
@@ -82,10 +85,14 @@ def decode_rows_for_memory(free_bytes: float, bytes_per_row: float, *,
     return max(minimum, min(maximum, rows))
 
 
-def default_decode_batch(device: torch.device) -> int | None:
-    """Decoder rows per call on ``device``: :data:`CPU_DECODE_BATCH` off CUDA; ``None`` on CUDA,
-    where :func:`iwae_estimate` sizes it to the free memory after its first decoder call."""
-    return None if device.type == "cuda" else CPU_DECODE_BATCH
+def default_decode_batch(device: torch.device, pixels: int) -> int | None:
+    """Decoder rows per call on ``device`` for images of ``pixels`` values (C·H·W): off CUDA
+    :data:`CPU_DECODE_PIXELS` of them, between 1 and :data:`DRAW_BATCH` images; ``None`` on
+    CUDA, where :func:`iwae_estimate` sizes it to the free memory after its first decoder
+    call."""
+    if device.type == "cuda":
+        return None
+    return max(1, min(DRAW_BATCH, CPU_DECODE_PIXELS // max(1, pixels)))
 
 
 def _tile(posterior: Posterior, copies: int) -> Posterior:
@@ -219,7 +226,7 @@ def iwae_estimate(model: LatentModel, x: Tensor, k: int,
                          f"needs a Gaussian posterior q(z|x)")
     device, dtype = posterior.mean.device, posterior.mean.dtype
     count = len(x)
-    rows = decode_batch or default_decode_batch(device)
+    rows = decode_batch or default_decode_batch(device, x[0].numel())
     # CUDA without a size: the first call decodes a draw's worth and measures its memory.
     probe = rows is None
     queue = _CopyQueue(_draws(posterior.mean.double().cpu(), posterior.logvar.double().cpu(), k,

@@ -2,7 +2,6 @@
 one-line errors with exit code 2."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -117,13 +116,42 @@ def test_cuda_without_cuda_is_an_input_error(capsys):
     assert "no CUDA device" in capsys.readouterr().err
 
 
-def test_a_failed_compilation_is_one_line_and_exit_code_2(tmp_path):
-    # No C++ compiler for inductor (and an empty cache, so nothing compiled earlier is reused):
-    # compilation fails at the first warm-up call.
-    env = {**os.environ, "CXX": str(tmp_path / "no-cxx"), "CC": str(tmp_path / "no-cc"),
-           "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"), "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([SCRIPT, "bench", "--compile", "--device", "cpu", *TINY], env=env,
+def bench_compiled_without_a_compiler(folder, env):
+    """``bench --compile`` with no C++ compiler for inductor (and an empty cache, so nothing
+    compiled earlier is reused): compilation fails at the first warm-up call. A background job
+    (tests/conftest.py): the process spends ~15 s importing inductor."""
+    env = {**env, "CXX": str(folder / "no-cxx"), "CC": str(folder / "no-cc"),
+           "TORCHINDUCTOR_CACHE_DIR": str(folder / "inductor"), "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([SCRIPT, "bench", "--compile", "--device", "cpu", *TINY], env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+def bench_through_the_script(folder, env):
+    """``bench`` of one tiny network through the real script, its JSON into ``folder``."""
+    path = folder / "bench.json"
+    return subprocess.run([SCRIPT, "bench", "--model", "ae", "--device", "cpu", *TINY,
+                           "--json", str(path)], env={**env, "PYTHONWARNINGS": "ignore"},
+                          capture_output=True, text=True, timeout=300), path
+
+
+BACKGROUND_JOBS = {"compile_failure": bench_compiled_without_a_compiler,
+                   "script_bench": bench_through_the_script}
+
+
+
+def test_bench_through_the_script_prints_its_table_and_writes_its_json(script_bench):
+    done, path = script_bench
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "train img/s" in done.stdout
+    document = json.loads(path.read_text())
+    assert document["format"] == "latentbench-bench/1"
+    assert [entry["config"] for entry in document["configs"]] == [
+        "ae/transposed latent_dim=4 width=4 hidden=16"]
+
+
+
+def test_a_failed_compilation_is_one_line_and_exit_code_2(compile_failure):
+    done = compile_failure
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("latentbench:")]
     assert len(errors) == 1 and errors[0].startswith("latentbench: error: --compile:")

@@ -23,6 +23,9 @@ from latentbench.reports.schema import RESULTS_COLUMNS
 
 SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
 
+# Tiny runs, and tiny evaluations of every metric: the PPL, IWAE, KID and interpolation
+# sample counts cut from their defaults (1,024 pairs, k = 100, 100 subsets, 16 pairs) to
+# what a wiring test needs, ~3 s less evaluation a run.
 TINY = """
 [suite]
 name = "tiny"
@@ -45,14 +48,18 @@ batch_size = 32
 [eval]
 samples = 4
 grid_images = 4
+ppl_pairs = 64
+iwae_k = 8
+kid_subsets = 10
+interp_pairs = 4
 
 [grid]
 model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]
 """
 
 
-def latentbench(*args, cwd=None):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def latentbench(*args, cwd=None, env=None):
+    env = {**(os.environ if env is None else env), "PYTHONWARNINGS": "ignore"}
     return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env,
                           timeout=600)
 
@@ -63,9 +70,37 @@ def write_suite(tmp_path, epochs=1, text=TINY, name="tiny.toml"):
     return path
 
 
-def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
-    suite, out = write_suite(tmp_path), tmp_path / "out"
-    first = latentbench("run", str(suite), "--out", str(out), "--device", "cpu")
+# A diverging learning rate for the second VAE of TINY, the first lr = 1e-3.
+DIVERGING = TINY.replace("batch_size = 32", "batch_size = 32\nlr = 1e30").replace(
+    '[{{ name = "ae" }}, ', "[")
+DIVERGING = DIVERGING.replace("[grid]", '[grid]\n"train.lr" = [1e30, 1e-3]').replace(
+    "batch_size = 32\nlr = 1e30", "batch_size = 32")
+GAN = TINY.replace('model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]',
+                   'model = [{{ name = "dcgan" }}]\n'
+                   '"model.decoder" = ["transposed", "unpool-nearest"]')
+#: name -> (suite text, extra arguments of ``run``): the suites whose one run several tests below
+#: only read (a test that changes a folder changes a copy).
+SHARED_RUNS = {"tiny": (TINY, ("--device", "cpu")), "diverging": (DIVERGING, ()), "gan": (GAN, ())}
+
+
+def shared_runs(root, env):
+    """name -> (the finished ``latentbench run`` of :data:`SHARED_RUNS`, its suite file, its
+    --out folder): a background job (tests/conftest.py)."""
+
+    def run(name):
+        text, args = SHARED_RUNS[name]
+        suite, out = write_suite(root, text=text, name=f"{name}.toml"), root / name
+        return latentbench("run", str(suite), "--out", str(out), *args, env=env), suite, out
+
+    return {name: run(name) for name in SHARED_RUNS}
+
+
+BACKGROUND_JOBS = {"runs": shared_runs}
+
+
+
+def test_run_writes_run_dirs_results_and_report_then_resumes(runs, tmp_path):
+    first, suite, out = runs["tiny"]
     assert first.returncode == 0, first.stderr
     everything = pd.read_csv(out / "results.csv")
     # The real-data reference leads the file: real training images scored like samples, with
@@ -116,6 +151,7 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
     assert any(", neg_elbo " in lines[i] for i in runs)  # the VAE's
     assert all(lines[i + 1].startswith("    slowest metrics: ") for i in runs)
 
+    out = shutil.copytree(out, tmp_path / "out")  # with the files' times: the shared one stays
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")}
     again = latentbench("run", str(suite), "--out", str(out), "--device", "cpu")
     assert again.returncode == 0, again.stderr
@@ -129,31 +165,26 @@ def test_run_writes_run_dirs_results_and_report_then_resumes(tmp_path):
     (("batch_size = 32", "batch_sise = 32"), "train.batch_sise"),
     (('dataset = "mnist5k"', 'dataset = "mnist"'), "data.root"),
 ])
-def test_bad_input_exits_2_with_one_line_and_computes_nothing(tmp_path, edit, field):
+def test_bad_input_exits_2_with_one_line_and_computes_nothing(tmp_path, edit, field, capsys):
+    # In this process (test_cli_errors.py has such cases through the script, too).
     text = TINY.replace("[model]", '[model]\ndecoder = "transposed"').replace(*edit)
     out = tmp_path / "out"
     suite = write_suite(tmp_path, text=text)
-    result = latentbench("run", str(suite), "--out", str(out))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    assert main(["run", str(suite), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"latentbench: error: {suite}: {field}")
     assert not (out / "runs").exists()
 
 
-def test_unknown_suite_and_device_exit_2(tmp_path):
-    result = latentbench("run", "no-such-suite", "--out", str(tmp_path))
-    assert result.returncode == 2 and "suite: unknown suite" in result.stderr
-    result = latentbench("run", "smoke", "--device", "tpu", "--out", str(tmp_path))
-    assert result.returncode == 2 and "--device" in result.stderr
+def test_unknown_suite_and_device_exit_2(tmp_path, capsys):
+    assert main(["run", "no-such-suite", "--out", str(tmp_path)]) == 2
+    assert "suite: unknown suite" in capsys.readouterr().err
+    assert main(["run", "smoke", "--device", "tpu", "--out", str(tmp_path)]) == 2
+    assert "--device" in capsys.readouterr().err
 
 
-def test_a_diverging_run_fails_alone_and_the_suite_exits_1(tmp_path):
-    text = TINY.replace("batch_size = 32", "batch_size = 32\nlr = 1e30").replace(
-        '[{{ name = "ae" }}, ', "[")
-    text = text.replace("[grid]", '[grid]\n"train.lr" = [1e30, 1e-3]').replace(
-        "batch_size = 32\nlr = 1e30", "batch_size = 32")
-    out = tmp_path / "out"
-    result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
+def test_a_diverging_run_fails_alone_and_the_suite_exits_1(runs):
+    result, _, out = runs["diverging"]
     assert result.returncode == 1, result.stderr
     results = pd.read_csv(out / "results.csv")
     failed = results[results.status == "failed"]
@@ -164,13 +195,18 @@ def test_a_diverging_run_fails_alone_and_the_suite_exits_1(tmp_path):
     assert "failed" in (out / "report.html").read_text().lower()
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path):
+def check_a_killed_run(folder, env):
+    """A run killed after its first checkpoint resumes from it and ends as an uninterrupted run
+    does. Only recon_mse: the test compares weights and losses, and the evaluation of every
+    metric cost each finished run seconds. The kill comes after the first of 8 epochs of 32
+    steps: the 7 left (~1 s) are the window in which it must land."""
     text = TINY.replace('model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]',
-                        'model = [{{ name = "vae" }}]').replace("n_train = 128", "n_train = 512")
+                        'model = [{{ name = "vae" }}]').replace("n_train = 128", "n_train = 1024")
     text = text.replace("batch_size = 32", "batch_size = 32\ncheckpoint_seconds = 0")
-    suite = write_suite(tmp_path, epochs=6, text=text)
-    killed, straight = tmp_path / "killed", tmp_path / "straight"
-    process = subprocess.Popen([SCRIPT, "run", str(suite), "--out", str(killed)],
+    text = text.replace("grid_images = 4", 'grid_images = 4\nmetrics = ["recon_mse"]')
+    suite = write_suite(folder, epochs=8, text=text)
+    killed, straight = folder / "killed", folder / "straight"
+    process = subprocess.Popen([SCRIPT, "run", str(suite), "--out", str(killed)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not list(killed.glob("runs/*/checkpoint.pt")) and time.monotonic() < deadline:
@@ -179,19 +215,41 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_o
     process.wait()
     (run_dir,) = killed.glob("runs/*")
     assert not (run_dir / "status").exists(), "the run finished before it could be killed"
-    resumed = latentbench("run", str(suite), "--out", str(killed))
+    resumed = latentbench("run", str(suite), "--out", str(killed), env=env)
     assert resumed.returncode == 0 and "resuming after epoch" in resumed.stdout
-    assert latentbench("run", str(suite), "--out", str(straight)).returncode == 0
+    uninterrupted = latentbench("run", str(suite), "--out", str(straight), env=env)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
     a = torch.load(run_dir / "model.pt", weights_only=True)
     b = torch.load(straight / "runs" / run_dir.name / "model.pt", weights_only=True)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k]
                for k in a)
+
     def losses(folder):
         history = json.loads((folder / "runs" / run_dir.name / "train.json").read_text())
         return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in history]
 
-    assert losses(killed) == losses(straight) and len(losses(killed)) == 6
+    assert losses(killed) == losses(straight) and len(losses(killed)) == 8
+
+
+def killed_run(folder, env):
+    """:func:`check_a_killed_run` as a background job (tests/conftest.py): the exception it
+    raised, or None, for the test to raise."""
+    try:
+        check_a_killed_run(folder, env)
+    except BaseException as error:
+        return error
+    return None
+
+
+BACKGROUND_JOBS["killed_run_error"] = killed_run
+
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(
+        killed_run_error):
+    if killed_run_error is not None:
+        raise killed_run_error
 
 
 @pytest.mark.parametrize("kind, expected", [
@@ -200,16 +258,30 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_o
     ("datasets", ["mnist5k", "lines", "shapes", "mnist", "fashion-mnist", "cifar10"]),
     ("suites", ["smoke", "quick"]),
 ])
-def test_list(kind, expected):
-    result = latentbench("list", kind)
-    assert result.returncode == 0
-    names = {line.split()[0] for line in result.stdout.splitlines()}
+def test_list(kind, expected, capsys):
+    assert main(["list", kind]) == 0
+    names = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
     assert set(expected) <= names
 
 
-def test_report_command_rebuilds_the_report_and_rejects_an_empty_dir(tmp_path):
-    result = latentbench("report", str(tmp_path))
-    assert result.returncode == 2 and "results.csv" in result.stderr
+def test_report_command_rebuilds_the_report_and_rejects_an_empty_dir(runs, tmp_path, capsys):
+    # In this process: every `run` above renders its report through the script, and
+    # test_cli_errors.py runs `report` through it too.
+    assert main(["report", str(tmp_path)]) == 2
+    assert "results.csv" in capsys.readouterr().err
+    out = shutil.copytree(runs["tiny"][2], tmp_path / "out")
+    (out / "report.html").unlink()
+    assert main(["report", str(out), "--format", "html,latex,markdown,csv"]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny" in (out / "report.html").read_text()
+    for table in ("table.tex", "table.md", "table.csv"):
+        assert (out / table).is_file(), printed
+
+
+def test_compare_through_the_script_passes_a_run_against_itself(runs):
+    results = runs["tiny"][2] / "results.csv"
+    result = latentbench("compare", str(results), str(results))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _mean_image_mse(n_test):
@@ -220,7 +292,11 @@ def _mean_image_mse(n_test):
     return (test - test.mean(0)).square().mean().item()
 
 
-@pytest.mark.parametrize("suite", ["smoke", pytest.param("quick", marks=pytest.mark.slow)])
+# Slow, both: the smoke suite alone took a tenth of the default run (~65 s on 2 cores). The
+# default run keeps the wiring of `run` (the tiny suites above); shipped suites parse in
+# test_suite.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["smoke", "quick"])
 def test_shipped_suite_runs_and_its_models_learn(tmp_path, suite):
     out = tmp_path / suite
     result = latentbench("run", suite, "--out", str(out), "--no-progress")
@@ -233,12 +309,8 @@ def test_shipped_suite_runs_and_its_models_learn(tmp_path, suite):
     assert report.count("data:image/png;base64,") >= 2 * results.run_id.nunique()
 
 
-def test_a_gan_suite_has_no_encoder_metrics_but_its_runs_and_samples_are_reported(tmp_path):
-    text = TINY.replace('model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}]',
-                        'model = [{{ name = "dcgan" }}]\n'
-                        '"model.decoder" = ["transposed", "unpool-nearest"]')
-    out = tmp_path / "out"
-    result = latentbench("run", str(write_suite(tmp_path, text=text)), "--out", str(out))
+def test_a_gan_suite_has_no_encoder_metrics_but_its_runs_and_samples_are_reported(runs):
+    result, _, out = runs["gan"]
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out / "results.csv").query("model != 'real-data'")
     # Absent, never zero: of the registered metrics only the sample-based ones apply.

@@ -1,24 +1,28 @@
-"""Every kind of unusable input, through the real ``latentbench`` script: exit code 2, one line
-on stderr that names the file and the field, no traceback, and nothing computed.
+"""Every kind of unusable input: exit code 2, one line on stderr that names the file and the
+field, no traceback, and nothing computed.
 
-The commands are independent and each costs ~3 s of interpreter start-up, so a module fixture
-starts them all at once and the parametrized tests check one result each.
+Each case runs :func:`~latentbench.benchmarks.cli.main`, the console script's entry point, in
+this process (in its own folder); each command's cases also go once through the real
+``latentbench`` script (:data:`THROUGH_THE_SCRIPT`), where the exit status, the stderr of the
+whole process and the absence of a traceback are those a user sees. Not every case goes through
+the script: ``run`` imports torch before it reads the suite, so each process costs ~4 s of CPU
+in start-up alone, ~2 minutes for all the cases on a 2-core runner.
 """
 
 import json
-import os
 import re
 import shutil
 import struct
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from latentbench.benchmarks.cli import main
+from latentbench.benchmarks.run import cached_dataset
 from latentbench.benchmarks.suite import load_suite
 
 SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
@@ -197,54 +201,95 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
 }
 
 
-def _run(name: str, root: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    folder = root / re.sub(r"\W", "_", name)
-    folder.mkdir()
-    args = CASES[name][0](folder)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=folder,
-                          env=env, timeout=300), folder
+#: Through the real script as well: a case of each command that reads input files.
+THROUGH_THE_SCRIPT = ("malformed TOML", "results.csv missing columns", "compare baseline not one")
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
-    root = tmp_path_factory.mktemp("cli-errors")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {name: pool.submit(_run, name, root) for name in CASES}
-    return {name: future.result() for name, future in futures.items()}
-
-
-@pytest.mark.parametrize("name", list(CASES))
-def test_bad_input_is_one_line_exit_2_and_nothing_is_computed(results, name):
-    result, folder = results[name]
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1, result.stderr
+def check(name: str, returncode: int, stderr: str, folder: Path) -> None:
+    """Exit 2, one line naming the file and the field, nothing computed in ``folder``."""
+    lines = stderr.strip().splitlines()
+    assert returncode == 2, stderr
+    assert len(lines) == 1, stderr
     assert re.match("latentbench: error: " + CASES[name][1], lines[0]), lines[0]
     assert not (folder / "runs").exists()
     assert not list(folder.glob("out/runs/*/model.pt")) and not list(folder.glob("out/*.html"))
 
 
-def test_an_unexpected_exception_is_one_line_internal_error_exit_1(tmp_path):
-    (tmp_path / "buggy.py").write_text(
+def buggy_plugin(folder: Path) -> tuple[list[str], dict[str, str]]:
+    """``run`` of a plug-in model whose construction raises ZeroDivisionError (a bug)."""
+    (folder / "buggy.py").write_text(
         "from latentbench.models.vae import VAE\n\n"
         "class Buggy(VAE):\n"
         "    @classmethod\n"
         "    def from_spec(cls, spec, image_shape):\n"
         "        return 1 / 0\n")
-    suite_with(('name = "vae"', 'name = "buggy:Buggy"'))(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([SCRIPT, "run", "my.toml", "--out", "out"], capture_output=True,
-                            text=True, cwd=tmp_path, env=env, timeout=300)
+    suite_with(('name = "vae"', 'name = "buggy:Buggy"'))(folder)
+    return ["run", "my.toml", "--out", "out"], {"PYTHONPATH": str(folder)}
+
+
+def debug_of_bad_input(folder: Path) -> tuple[list[str], dict[str, str]]:
+    """``--debug run`` of a suite with a negative β."""
+    suite_with(("beta = 1.0", "beta = -1"))(folder)
+    return ["--debug", "run", "my.toml", "--out", "out"], {}
+
+
+#: The script's processes: the cases above, an internal error and --debug. name -> setup in a
+#: fresh folder -> (arguments, extra environment).
+SCRIPT_RUNS: dict[str, Callable[[Path], tuple[list[str], dict[str, str]]]] = {
+    **{name: (lambda folder, name=name: (CASES[name][0](folder), {}))
+       for name in THROUGH_THE_SCRIPT},
+    "internal error": buggy_plugin,
+    "--debug": debug_of_bad_input,
+}
+
+
+def _run_script(name: str, root: Path, env: dict[str, str]
+                ) -> tuple[subprocess.CompletedProcess, Path]:
+    folder = root / re.sub(r"\W", "_", name)
+    folder.mkdir()
+    args, extra_env = SCRIPT_RUNS[name](folder)
+    env = {**env, "PYTHONWARNINGS": "ignore", **extra_env}
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, cwd=folder,
+                          env=env, timeout=300), folder
+
+
+def run_scripts(root: Path, env: dict[str, str]
+                ) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """The processes of :data:`SCRIPT_RUNS`: a background job (tests/conftest.py)."""
+    return {name: _run_script(name, root, env) for name in SCRIPT_RUNS}
+
+
+BACKGROUND_JOBS = {"script_results": run_scripts}
+
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_nothing_is_computed(name, tmp_path, monkeypatch,
+                                                              capsys):
+    args = CASES[name][0](tmp_path)
+    monkeypatch.chdir(tmp_path)
+    # As in a new process: no dataset loaded before. The cache is keyed by the DataSpec, whose
+    # root "root" is relative, so it would hand this case the files of an earlier case's folder.
+    cached_dataset.cache_clear()
+    returncode = main(args)
+    check(name, returncode, capsys.readouterr().err, tmp_path)
+
+
+@pytest.mark.parametrize("name", THROUGH_THE_SCRIPT)
+def test_through_the_console_script_too(script_results, name):
+    result, folder = script_results[name]
+    check(name, result.returncode, result.stderr, folder)
+
+
+def test_an_unexpected_exception_is_one_line_internal_error_exit_1(script_results):
+    result, _ = script_results["internal error"]
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "latentbench: internal error: ZeroDivisionError: division by zero (run with --debug for "
         "the traceback)"]
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    suite_with(("beta = 1.0", "beta = -1"))(tmp_path)
-    result = subprocess.run([SCRIPT, "--debug", "run", "my.toml", "--out", "out"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+def test_debug_shows_the_traceback(script_results):
+    result, _ = script_results["--debug"]
     assert result.returncode == 1 and "Traceback" in result.stderr
     assert "InputError: my.toml: model.beta: must be a number >= 0" in result.stderr

@@ -114,6 +114,13 @@ def test_grid_points_that_resolve_to_the_same_config_run_once():
     assert len({r.run_id for r in load_suite("beta-sweep").runs}) == 18
 
 
+@pytest.mark.parametrize("name", sorted(shipped_suites()))
+def test_every_shipped_suite_loads(name):
+    # What the default run keeps of the shipped suites: their runs end to end are slow-marked.
+    suite = load_suite(name)
+    assert suite.name and suite.runs and len({r.run_id for r in suite.runs}) == len(suite.runs)
+
+
 def test_new_shipped_suites():
     sweep = load_suite("beta-sweep")
     assert {(r.model.beta, r.seed) for r in sweep.runs} == {

@@ -19,6 +19,9 @@ from latentbench.reports.schema import EvalTimings
 
 SCRIPT = shutil.which("latentbench") or str(Path(sys.executable).parent / "latentbench")
 
+# Tiny runs, and tiny evaluations of every metric: the PPL, IWAE, KID and interpolation
+# sample counts cut from their defaults (1,024 pairs, k = 100, 100 subsets, 16 pairs) to
+# what a wiring test needs, ~3 s less evaluation a run.
 TINY = """
 [suite]
 name = "tiny"
@@ -40,6 +43,10 @@ batch_size = 32
 [eval]
 samples = 4
 grid_images = 4
+ppl_pairs = 64
+iwae_k = 8
+kid_subsets = 10
+interp_pairs = 4
 
 [grid]
 model = [{{ name = "ae" }}, {{ name = "vae", beta = 2.0 }}{extra}]
@@ -74,9 +81,20 @@ class CrashOnce(VAE):
 '''
 
 
-def write_suite(folder: Path, n_train=128, epochs=1, extra="") -> Path:
+#: The metrics of the suites that compare executors: a few, with a sampled one (FID on model
+#: samples) among them; every metric costs each run's evaluation, in each process, and what
+#: these tests check is where the runs execute, not what they score.
+EXECUTOR_METRICS = ("recon_mse", "rate", "fid")
+
+
+def write_suite(folder: Path, n_train=128, epochs=1, extra="", metrics=None) -> Path:
+    """TINY with ``extra`` models, scored on ``metrics`` (None: every one that applies)."""
     path = folder / "tiny.toml"
-    path.write_text(TINY.format(n_train=n_train, epochs=epochs, extra=extra))
+    text = TINY.format(n_train=n_train, epochs=epochs, extra=extra)
+    if metrics is not None:
+        names = ", ".join(f'"{name}"' for name in metrics)
+        text = text.replace("grid_images = 4\n", f"grid_images = 4\nmetrics = [{names}]\n")
+    path.write_text(text)
     return path
 
 
@@ -84,8 +102,8 @@ def command(*args):
     return [SCRIPT, "run", *args, "--device", "cpu", "--no-progress"]
 
 
-def latentbench(*args, pythonpath=None):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def latentbench(*args, pythonpath=None, env=None):
+    env = {**(os.environ if env is None else env), "PYTHONWARNINGS": "ignore"}
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run(command(*args), capture_output=True, text=True, env=env, timeout=300)
@@ -95,26 +113,61 @@ def metrics(out: Path) -> pd.DataFrame:
     """The results of finished runs, comparable across executors (suite name aside)."""
     frame = pd.read_csv(out / "results.csv")
     frame = frame[frame.status == "done"].drop(columns=["suite", "reason"])
-    # A failed run's blank sample count makes the column float when read back.
+    # A failed run's blank sample count makes the column float when read back, and its blank
+    # direction makes that column object (as a target metric's blank direction does).
     frame["samples"] = frame["samples"].astype("int64")
+    frame["higher_is_better"] = frame["higher_is_better"].astype(object)
     return frame.sort_values(["run_id", "metric"]).reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+# Background jobs (tests/conftest.py): the commands of the tests that only read their results
+# run on the other core while other tests run.
+
+
+def one_worker_run(folder, env):
     """The tiny suite run by one in-process worker: what every executor must reproduce."""
-    folder = tmp_path_factory.mktemp("reference")
-    result = latentbench(str(write_suite(folder)), "--out", str(folder / "out"))
+    suite = write_suite(folder, metrics=EXECUTOR_METRICS)
+    result = latentbench(str(suite), "--out", str(folder / "out"), env=env)
     assert result.returncode == 0, result.stderr
     return metrics(folder / "out")
 
 
+def pool_run_with_a_run_that_raises(folder, env):
+    """The tiny suite and a plug-in that raises, on a pool of two worker processes."""
+    (folder / "boom.py").write_text(BOOM)
+    suite = write_suite(folder, extra=', { name = "boom:Boom" }', metrics=EXECUTOR_METRICS)
+    out = folder / "out"
+    return latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=folder,
+                       env=env), out
+
+
+def runs_of_a_dying_worker(folder, env):
+    """The tiny suite and a plug-in whose worker dies the first time, twice on a pool."""
+    (folder / "crash.py").write_text(CRASH_ONCE)
+    suite = write_suite(folder, extra=', { name = "crash:CrashOnce" }',
+                        metrics=EXECUTOR_METRICS)
+    out = folder / "out"
+    first = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=folder,
+                        env=env)
+    first_results = pd.read_csv(out / "results.csv") if (out / "results.csv").exists() else None
+    lost = [] if first_results is None else list(
+        first_results[first_results.model == "crash:CrashOnce"].run_id)
+    status_after_first = {run_id: (out / "runs" / run_id / "status").exists() for run_id in lost}
+    again = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=folder,
+                        env=env)
+    return first, first_results, status_after_first, again, out
+
+
+BACKGROUND_JOBS = {"reference": one_worker_run, "pool_run": pool_run_with_a_run_that_raises,
+                   "dying_worker_runs": runs_of_a_dying_worker}
+
+
+
+
+
 def test_a_pool_of_two_processes_matches_one_worker_and_records_a_run_that_raises(
-        tmp_path, reference):
-    (tmp_path / "boom.py").write_text(BOOM)
-    suite = write_suite(tmp_path, extra=', { name = "boom:Boom" }')
-    out = tmp_path / "out"
-    result = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=tmp_path)
+        pool_run, reference):
+    result, out = pool_run
     assert result.returncode == 1, result.stderr
     assert "[3/3]" in result.stdout and "1 failed" in result.stdout
     pd.testing.assert_frame_equal(metrics(out), reference)  # same numbers on CPU
@@ -132,16 +185,23 @@ def test_dask_scheduler_runs_the_suite_on_its_workers(tmp_path, reference):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         out = tmp_path / "out"
-        result = latentbench(str(write_suite(tmp_path)), "--out", str(out),
-                             "--executor", "dask", "--scheduler", cluster.scheduler_address)
+        result = latentbench(str(write_suite(tmp_path, metrics=EXECUTOR_METRICS)), "--out",
+                             str(out), "--executor", "dask", "--scheduler",
+                             cluster.scheduler_address)
         assert result.returncode == 0, result.stderr
     pd.testing.assert_frame_equal(metrics(out), reference)
 
 
+# Slow: two commands, the second starting a Dask cluster (~50 s on 2 cores). The default run
+# keeps Dask (test_dask_scheduler_runs_the_suite_on_its_workers) and killed commands that
+# resume (test_cli.py, test_crash_resume.py).
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_finished_runs_untouched_on_another_executor(tmp_path):
     pytest.importorskip("distributed")
     extra = ', { name = "vae", beta = 4.0 }, { name = "vae", beta = 8.0 }'
-    suite, out = write_suite(tmp_path, n_train=512, epochs=3, extra=extra), tmp_path / "out"
+    # Six epochs of 16 steps: the second run's training (~0.5 s) and evaluation are the window
+    # in which the kill, right after the first run's status appears, must land.
+    suite, out = write_suite(tmp_path, n_train=512, epochs=6, extra=extra), tmp_path / "out"
     process = subprocess.Popen(command(str(suite), "--out", str(out)), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -168,11 +228,15 @@ def test_a_killed_sweep_resumes_finished_runs_untouched_on_another_executor(tmp_
     (["--executor", "dask", "--scheduler", ""], "--scheduler: give the scheduler's address"),
     (["--scheduler", "tcp://localhost:8786"], "--scheduler: only the dask executor"),
 ])
-def test_unusable_executor_options_exit_2_with_one_line(tmp_path, args, message):
+def test_unusable_executor_options_exit_2_with_one_line(tmp_path, args, message, capsys):
+    # In this process: main() is the script's entry point (test_cli_errors.py runs input
+    # errors through the script itself too).
+    from latentbench.benchmarks.cli import main
+
     out = tmp_path / "out"
-    result = latentbench(str(write_suite(tmp_path)), "--out", str(out), *args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    assert main(["run", str(write_suite(tmp_path)), "--out", str(out), *args,
+                 "--device", "cpu", "--no-progress"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"latentbench: error: {message}")
     assert not (out / "runs").exists()
 
@@ -187,18 +251,13 @@ def test_dask_executor_without_dask_installed_names_the_extra(monkeypatch):
         open_executor("dask", ExecutorOptions(workers=2))
 
 
-def test_a_run_whose_worker_died_is_retried_by_the_next_command(tmp_path):
-    (tmp_path / "crash.py").write_text(CRASH_ONCE)
-    suite = write_suite(tmp_path, extra=', { name = "crash:CrashOnce" }')
-    out = tmp_path / "out"
-    first = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=tmp_path)
-    assert first.returncode == 1, first.stderr
-    results = pd.read_csv(out / "results.csv")
+def test_a_run_whose_worker_died_is_retried_by_the_next_command(dying_worker_runs):
+    first, results, status_after_first, again, out = dying_worker_runs
+    assert first.returncode == 1 and results is not None, first.stderr
     lost = results[results.model == "crash:CrashOnce"]
     assert (lost.status == "failed").all() and "worker lost" in lost.reason.iloc[0]
     # No status: the run is not marked as broken, so the same command tries it again.
-    assert not (out / "runs" / lost.run_id.iloc[0] / "status").exists()
-    again = latentbench(str(suite), "--out", str(out), "--workers", "2", pythonpath=tmp_path)
+    assert not status_after_first[lost.run_id.iloc[0]]
     assert again.returncode == 0, again.stderr
     assert (pd.read_csv(out / "results.csv").status == "done").all()
 

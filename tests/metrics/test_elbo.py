@@ -31,15 +31,18 @@ def test_rate_is_the_mean_kl_of_the_posteriors(vae_and_images):
 
 def test_distortion_is_an_unbiased_estimate_of_the_expected_nll(vae_and_images):
     model, images = vae_and_images
+    torch.manual_seed(2)  # q.sample draws from the global RNG: fixed, whatever ran before
     with torch.no_grad():
         post = model.encode(images)
         q = Normal(post.mean, post.logvar.mul(0.5).exp())
         draws = torch.stack([-Bernoulli(logits=model.decode(q.sample())).log_prob(images)
                              .flatten(1).sum(1) for _ in range(64)])
     expected = draws.mean().item()
-    # Our estimate uses one z per image: its s.e. over 400 images bounds the difference.
+    # Our estimate uses one z per image: its s.e. over 400 images bounds the difference (the
+    # reference's own, over 64 × 400 draws, is 1/8 of it). One comparison at family error 1e-6:
+    # z = Φ⁻¹(1 − 5e-7) = 4.9, so 5.
     standard_error = draws[0].std().item() / 400**0.5
-    assert abs(compute(model, images, "distortion") - expected) < 4 * standard_error
+    assert abs(compute(model, images, "distortion") - expected) < 5 * standard_error
 
 
 def test_neg_elbo_is_distortion_plus_rate_and_reproducible(vae_and_images):

@@ -54,8 +54,9 @@ def test_real_digits_against_real_digits_sit_at_the_floor(digit_scores):
     real, shifted, _ = digit_scores
     # FID is biased upward at finite N: positive, but small against a shifted set.
     assert 0 < real["fid"].value < 0.1 * shifted["fid"].value
-    # KID is unbiased: 0 within 3 standard errors; the shifted set is far from 0.
-    assert abs(real["kid"].value) < 3 * real["kid"].std_error
+    # KID is unbiased: 0 within 5 standard errors (one comparison at family error 1e-6:
+    # Φ⁻¹(1 − 5e-7) = 4.9; measured 0.96); the shifted set is far from 0 (measured 22).
+    assert abs(real["kid"].value) < 5 * real["kid"].std_error
     assert shifted["kid"].value > 10 * shifted["kid"].std_error
     assert abs(real["density"].value - 1) < 0.15
     assert abs(shifted["density"].value - 1) > 0.5
@@ -70,7 +71,8 @@ def test_real_digits_against_real_digits_sit_at_the_floor(digit_scores):
 def test_checkerboard_of_real_digits_is_one_and_of_blurred_ones_far_from_it(digit_scores):
     real, _, blurred = digit_scores
     real, blurred = real["checkerboard"], blurred["checkerboard"]
-    assert abs(real.value - 1) < 0.15 and abs(real.value - 1) < 3 * real.std_error
+    # Within 5 standard errors of the target (4.9 for one comparison; measured 0.7).
+    assert abs(real.value - 1) < 0.15 and abs(real.value - 1) < 5 * real.std_error
     assert abs(blurred.value - 1) > 0.9
     # Ranked by the distance to the target, the data beats the blur by far more than the
     # errors; under the old "lower is better" the blur would have won.
@@ -93,18 +95,24 @@ def test_real_gaussian_features_against_real_ones(replay):
     real = evaluate(replay(draw(1000)), test, train, nn.Flatten())
     shifted = evaluate(replay(draw(1000) + 0.3), test, train, nn.Flatten())
     assert 0 < real["fid"].value < 0.25 * shifted["fid"].value
-    assert abs(real["kid"].value) < 3 * real["kid"].std_error
+    # Random draws, so bounds for the 4 comparisons at family error 1e-6: 5.2 standard errors
+    # for KID; density and checkerboard vary by σ ≈ 0.042 and 0.043 over torch seeds 0–9
+    # (measured), 5.2σ ≈ 0.22.
+    assert abs(real["kid"].value) < 5.2 * real["kid"].std_error
     assert shifted["kid"].value > 10 * shifted["kid"].std_error
-    assert abs(real["density"].value - 1) < 0.15
-    assert abs(real["checkerboard"].value - 1) < 0.15
+    assert abs(real["density"].value - 1) < 0.22
+    assert abs(real["checkerboard"].value - 1) < 0.22
 
 
 def test_standard_errors_match_the_spread_over_independent_test_sets(replay):
     """The point of a standard error: over new test sets the value moves by about that much.
     FID and PRDC resample the test features only, so only the test set is redrawn for them;
     KID's subsets and the checkerboard's bootstrap draw from both sets, so both are redrawn
-    for those. 25 repetitions estimate a spread to within ~15%; measured ratios are 0.8–1.6
-    (density and coverage err on the high side), so [0.5, 2.5] cannot fail by chance."""
+    for those. 25 repetitions estimate a spread to within ~15%; measured ratios are 0.99–1.22
+    (density and coverage err on the high side). The bounds hold but with probability 1e-6 for
+    the 7 × 2 comparisons: a spread from 24 degrees of freedom is below χ²₂₄(7e-8) or above
+    χ²₂₄(1 − 7e-8) of its size that rarely, which puts a true ratio of 1.25 below 3.5 and one of
+    0.99 above 0.54."""
     generator = torch.Generator().manual_seed(1)
 
     def draw(shift=0.0):  # 300 points of 8 dimensions
@@ -124,7 +132,7 @@ def test_standard_errors_match_the_spread_over_independent_test_sets(replay):
             errors[name].append(score.std_error)
     for name in SAMPLE_METRICS:
         ratio = np.mean(errors[name]) / np.std(values[name], ddof=1)
-        assert 0.5 < ratio < 2.5, (name, ratio)
+        assert 0.5 < ratio < 3.5, (name, ratio)
 
 
 def test_data_copying_null_standard_error_matches_fresh_draws():
@@ -143,4 +151,7 @@ def test_data_copying_null_standard_error_matches_fresh_draws():
     spread = np.std([r.c_t for r in results], ddof=1)
     null = np.mean([r.null_std_error for r in results])
     assert null == pytest.approx(1 / 5**0.5, rel=0.2)
-    assert 0.5 < null / spread < 2.0
+    # Measured 1.39 (1.28 over 60 draws): fixed training and test sets, so the spread of fresh
+    # samples is below the null's. From 20 draws (19 degrees of freedom) a true 1.39 stays
+    # within (0.75, 4.2) but with probability 1e-6.
+    assert 0.5 < null / spread < 4.2

@@ -146,14 +146,17 @@ def test_gaussian_encoder_information_and_aggregate_kl_in_closed_form():
     dim, count = 2, 3000
     model = CodedImages([1.0] * dim, logvar=0.0)
     result = scores(model, coded_images(count, dim), ["mutual_info", "agg_posterior_kl"])
-    assert result["mutual_info"].value == pytest.approx(dim * 0.5 * math.log(2), abs=0.05)
+    # Monte Carlo estimates: over 30 seeds of codes and evaluation they vary by σ ≈ 0.015 (MI),
+    # 0.017 (KL) and ≲ 0.015 (each unit's KL); 0.09 is > 5.2σ, for the 4 comparisons at family
+    # error 1e-6.
+    assert result["mutual_info"].value == pytest.approx(dim * 0.5 * math.log(2), abs=0.09)
     assert result["mutual_info"].details["log_n"] == pytest.approx(math.log(count))
     assert not result["mutual_info"].details["at_log_n_bound"]
     assert result["mutual_info"].caveat is None and kl_caveat(result) is None
     kl = result["agg_posterior_kl"]
     assert not kl.details["upper_bound"]
-    assert kl.value == pytest.approx(dim * 0.5 * (1 - math.log(2)), abs=0.06)
-    assert kl.details["kl_per_dim"] == pytest.approx([0.5] * dim, abs=0.05)
+    assert kl.value == pytest.approx(dim * 0.5 * (1 - math.log(2)), abs=0.09)
+    assert kl.details["kl_per_dim"] == pytest.approx([0.5] * dim, abs=0.09)
     # The surgery adds up: rate = I + KL(q(z) ‖ p), with the rate the sum of its dimensions (the
     # test pass's rate is summed in float32).
     assert kl.details["rate"] == pytest.approx(sum(kl.details["kl_per_dim"]), rel=1e-6)
@@ -292,7 +295,8 @@ def test_an_aggregate_posterior_equal_to_the_prior_covers_it_from_its_draws():
               for name in ("prior_coverage", "prior_holes", "prior_mmd")}
     assert result["prior_coverage"].value > 0.9
     assert result["prior_holes"].value < 0.1
-    assert abs(result["prior_mmd"].value) < 3 * result["prior_mmd"].std_error
+    # 5 standard errors: one comparison at family error 1e-6 (4.9; measured 0.97).
+    assert abs(result["prior_mmd"].value) < 5 * result["prior_mmd"].std_error
     for score in result.values():
         assert 0 < score.std_error < 0.05 and "bootstrap" in score.details["std_error_method"]
     # The old definition, on the means: far lower, so the test above can fail.
@@ -345,9 +349,12 @@ def test_information_with_train_points_agrees_with_the_closed_form():
     info = METRICS.get("mutual_info").compute(ctx)
     kl = METRICS.get("agg_posterior_kl").compute(ctx)
     assert info.details["points"] == 3000 and not info.details["at_log_n_bound"]
-    assert info.value == pytest.approx(dim * 0.5 * math.log(2), abs=3 * info.std_error + 0.02)
+    # 5.1 standard errors (2 comparisons at family error 1e-6: 5.03), plus 0.02 for the
+    # estimators' bias at these N.
+    assert info.value == pytest.approx(dim * 0.5 * math.log(2), abs=5.1 * info.std_error + 0.02)
     assert kl.caveat is None and not kl.details["upper_bound"]
-    assert kl.value == pytest.approx(dim * 0.5 * (1 - math.log(2)), abs=3 * kl.std_error + 0.02)
+    assert kl.value == pytest.approx(dim * 0.5 * (1 - math.log(2)),
+                                     abs=5.1 * kl.std_error + 0.02)
     assert kl.details["rate"] == pytest.approx(sum(kl.details["kl_per_dim"]), rel=1e-12)
     assert 0 < info.std_error < 0.05 and 0 < kl.std_error < 0.05
 

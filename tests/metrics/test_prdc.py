@@ -132,7 +132,10 @@ def test_mode_dropping_lowers_recall_and_coverage_not_precision():
     fake = rng.standard_normal((600, 8)) + centres[0]
     scores = prdc(real, fake, 5)
     assert scores["precision"] > 0.6
-    assert 0.3 < scores["recall"] < 0.55 and 0.3 < scores["coverage"] < 0.55
+    # ≈ 1/2, as far as the draw allows: over 60 other seeds recall is 0.468 ± 0.020 and coverage
+    # 0.497 ± 0.021 (one reached 0.558); 5.1σ above them, for 2 comparisons at family error
+    # 1e-6, is 0.57 and 0.60.
+    assert 0.3 < scores["recall"] < 0.61 and 0.3 < scores["coverage"] < 0.61
 
 
 def test_chunk_size_never_changes_the_result():

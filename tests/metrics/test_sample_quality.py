@@ -45,8 +45,9 @@ def test_the_test_set_itself_scores_best(digits, replay):
     extractor = CountingPool()
     result, _ = scores(replay(test), test, extractor, kid_subsets=10, kid_subset_size=200)
     assert result["fid"].value == pytest.approx(0.0, abs=1e-9)
-    # Unbiased, so ≈ 0 up to the subsets' noise (real and fake subsets are drawn apart).
-    assert abs(result["kid"].value) < 3 * result["kid"].std_error
+    # Unbiased, so ≈ 0 up to the subsets' noise (real and fake subsets are drawn apart): within
+    # 5 standard errors, one comparison at family error 1e-6 (4.9; measured −2.1).
+    assert abs(result["kid"].value) < 5 * result["kid"].std_error
     assert result["kid"].std_error == pytest.approx(result["kid"].details["subset_std"], rel=0.1)
     for name in ("precision", "recall", "coverage"):
         assert result[name].value == 1.0

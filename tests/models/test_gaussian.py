@@ -12,6 +12,12 @@ from latentbench.models import kl_normal, reparameterize
 
 finite = st.floats(-30.0, 30.0, allow_nan=False)
 
+# The Monte Carlo tests below compare an estimate with its expectation within z standard
+# errors, once per example and checked quantity. Hypothesis draws the same examples on every
+# run (``derandomize``, tests/conftest.py), and z is Bonferroni-sized for the m comparisons a
+# test makes, so that any set of draws passes all of them but with probability < 1e-6:
+# z = Φ⁻¹(1 − 1e-6 / (2m)), rounded up. A wrong mean or scale misses by far more than 6 s.e.
+
 
 @st.composite
 def posterior(draw, max_dims=8):
@@ -74,7 +80,9 @@ def test_kl_agrees_with_monte_carlo(pair, seed):
     q = Normal(mu, torch.exp(0.5 * logvar))
     log_ratio = (q.log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(dim=1)
     standard_error = log_ratio.std() / math.sqrt(n)
-    assert abs(log_ratio.mean() - kl_normal(mu, logvar)) <= 4 * standard_error + 1e-9
+    # m = 20 examples × 1 comparison: z = Φ⁻¹(1 − 1e-6/40) = 5.45; 6, since the per-sample log
+    # ratio is skewed (χ²-like) and its std is estimated, which fattens the tail a little.
+    assert abs(log_ratio.mean() - kl_normal(mu, logvar)) <= 6 * standard_error + 1e-9
 
 
 @settings(max_examples=30, deadline=None)
@@ -85,15 +93,22 @@ def test_reparameterized_samples_have_the_posterior_moments(pair, seed):
     n = 20_000
     z = reparameterize(mu.expand(n, -1), logvar.expand(n, -1), torch.Generator().manual_seed(seed))
     sigma = torch.exp(0.5 * logvar)
-    # s.e. of the mean is σ/√n; of the variance estimate, σ²·√(2/(n−1)).
-    assert ((z.mean(0) - mu).abs() <= 4 * sigma / math.sqrt(n)).all()
-    assert ((z.var(0) - sigma**2).abs() <= 4 * sigma**2 * math.sqrt(2 / (n - 1))).all()
+    # s.e. of the mean is σ/√n (exactly normal); of the variance estimate, σ²·√(2/(n−1))
+    # ((n−1)s²/σ² is χ²(n−1)). m = 30 examples × up to 4 dims × 2 moments = 240 comparisons:
+    # z = Φ⁻¹(1 − 1e-6/480) = 5.88, so 6; the exact χ² tail at 6 s.e. is 2.4e-9, the normal
+    # 2.0e-9, so all 240 hold but with probability 5e-7. (A 4 s.e. bound failed about one run
+    # in a hundred while the draws were not fixed: one seed put a mean 4.2 s.e. off.)
+    assert ((z.mean(0) - mu).abs() <= 6 * sigma / math.sqrt(n)).all()
+    assert ((z.var(0) - sigma**2).abs() <= 6 * sigma**2 * math.sqrt(2 / (n - 1))).all()
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.floats(-3.0, 3.0), st.floats(-3.0, 2.0), st.integers(0, 2**31 - 1))
 def test_reparameterized_gradients_of_z_squared(mu0, logvar0, seed):
-    """E[z²] = μ² + σ²: its gradients are 2μ and 2σ; per-sample estimates must agree in 4 s.e."""
+    """E[z²] = μ² + σ²: its gradients are 2μ and 2σ; per-sample estimates must agree in 6 s.e.
+
+    m = 30 examples × 2 gradients = 60 comparisons: z = Φ⁻¹(1 − 1e-6/120) = 5.64, so 6 (the
+    σ-gradient per sample, 2μ·ε + 2σ·ε², is skewed and its std estimated)."""
     n = 20_000
     mu = torch.full((n, 1), mu0, dtype=torch.float64, requires_grad=True)
     logvar = torch.full((n, 1), logvar0, dtype=torch.float64, requires_grad=True)
@@ -103,7 +118,7 @@ def test_reparameterized_gradients_of_z_squared(mu0, logvar0, seed):
     grad_sigma = logvar.grad.squeeze(1) * 2.0 / sigma  # dlogσ²/dσ = 2/σ
     for per_sample, expected in ((grad_mu, 2 * mu0), (grad_sigma, 2 * sigma)):
         standard_error = per_sample.std().item() / math.sqrt(n)
-        assert abs(per_sample.mean().item() - expected) <= 4 * standard_error + 1e-12
+        assert abs(per_sample.mean().item() - expected) <= 6 * standard_error + 1e-12
 
 
 def test_analytic_kl_gradients():

@@ -33,9 +33,10 @@ def plugin_docs() -> str:
     return text[start:] if end == -1 else text[start:end]
 
 
-def latentbench(*args, cwd, pythonpath, shell_command=None):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(pythonpath),
-           "PATH": f"{Path(SCRIPT).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+def latentbench(*args, cwd, pythonpath, shell_command=None, env=None):
+    env = os.environ if env is None else env
+    env = {**env, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(pythonpath),
+           "PATH": f"{Path(SCRIPT).parent}{os.pathsep}{env.get('PATH', '')}"}
     command = shell_command if shell_command is not None else [SCRIPT, *args]
     return subprocess.run(command, shell=shell_command is not None, capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=300)
@@ -48,19 +49,55 @@ def write_example(folder: Path) -> dict[str, str]:
     return files
 
 
-def test_the_readme_example_runs_as_written_outside_the_repo(tmp_path):
-    assert not tmp_path.resolve().is_relative_to(REPO)
-    files = write_example(tmp_path)
+# Background jobs (tests/conftest.py): the processes of the tests below, run on the other core
+# while other tests run.
+
+
+def readme_example(folder, env):
+    """The README's example files written to ``folder`` (outside the repo) and its command run
+    there as written: (files, command, the finished process, folder)."""
+    files = write_example(folder)
+    (command,) = [line.strip() for block in BASH_BLOCK.findall(plugin_docs())
+                  for line in block.splitlines() if "latentbench run my-suite.toml" in line]
+    return files, command, latentbench(cwd=folder, pythonpath="", shell_command=command,
+                                       env=env), folder
+
+
+def entry_point_model(folder, env):
+    """``list models`` and a ``run`` of a model that a fake installed package registers under
+    an entry point: (listed, run, folder)."""
+    site = folder / "site"
+    fake_installed_distribution(site)
+    listed = latentbench("list", "models", cwd=folder, pythonpath=site, env=env)
+    (folder / "plug.toml").write_text(TINY_SUITE.format(name="my-ae"))
+    return listed, latentbench("run", "plug.toml", "--out", "out", cwd=folder, pythonpath=site,
+                               env=env), folder
+
+
+def unimportable_plugin(folder, env):
+    """A ``run`` whose model names a module that does not exist: (process, folder)."""
+    (folder / "bad.toml").write_text(TINY_SUITE.format(name="nosuchmodule:X"))
+    return latentbench("run", "bad.toml", "--out", "out", cwd=folder, pythonpath=folder,
+                       env=env), folder
+
+
+BACKGROUND_JOBS = {"readme_run": readme_example, "entry_point_runs": entry_point_model,
+                   "unimportable_run": unimportable_plugin}
+
+
+
+
+
+def test_the_readme_example_runs_as_written_outside_the_repo(readme_run):
+    files, command, result, folder = readme_run
+    assert not folder.resolve().is_relative_to(REPO)
     assert set(files) == {"my_models.py", "my-suite.toml"}
     assert 'name = "my_models:MLPVAE"' in files["my-suite.toml"]
     assert "[model.options]" in files["my-suite.toml"]
-    (command,) = [line.strip() for block in BASH_BLOCK.findall(plugin_docs())
-                  for line in block.splitlines() if "latentbench run my-suite.toml" in line]
     assert command.startswith("PYTHONPATH=. ")
 
-    result = latentbench(cwd=tmp_path, pythonpath="", shell_command=command)
     assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "runs" / "my-suite"
+    out = folder / "runs" / "my-suite"
     results = pd.read_csv(out / "results.csv")
     assert set(results.model) == {"my_models:MLPVAE"} and (results.status == "done").all()
     assert {"recon_mse", "rate"} <= set(results.metric)
@@ -126,29 +163,24 @@ def fake_installed_distribution(site: Path) -> None:
     (info / "entry_points.txt").write_text("[latentbench.models]\nmy-ae = mypkg:TinyAE\n")
 
 
-def test_an_entry_point_model_is_listed_and_runs(tmp_path):
-    site = tmp_path / "site"
-    fake_installed_distribution(site)
-    listed = latentbench("list", "models", cwd=tmp_path, pythonpath=site)
+def test_an_entry_point_model_is_listed_and_runs(entry_point_runs):
+    listed, result, folder = entry_point_runs
     assert listed.returncode == 0, listed.stderr
     lines = {line.split()[0]: line for line in listed.stdout.splitlines()}
     assert "tiny MLP autoencoder from mypkg" in lines["my-ae"] and "vae" in lines
 
-    (tmp_path / "plug.toml").write_text(TINY_SUITE.format(name="my-ae"))
-    result = latentbench("run", "plug.toml", "--out", "out", cwd=tmp_path, pythonpath=site)
     assert result.returncode == 0, result.stderr[-3000:]
-    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    results = pd.read_csv(folder / "out" / "results.csv")
     # A deterministic plug-in gets reconstruction metrics but no rate: absent, never zero.
     assert set(results.model) == {"my-ae"} and set(results.metric) == {"recon_mse"}
 
 
-def test_an_unimportable_plugin_exits_2_with_one_line_in_a_real_process(tmp_path):
-    (tmp_path / "bad.toml").write_text(TINY_SUITE.format(name="nosuchmodule:X"))
-    result = latentbench("run", "bad.toml", "--out", "out", cwd=tmp_path, pythonpath=tmp_path)
+def test_an_unimportable_plugin_exits_2_with_one_line_in_a_real_process(unimportable_run):
+    result, folder = unimportable_run
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("latentbench: error: bad.toml: model.name") and "nosuchmodule" in line
-    assert not (tmp_path / "out" / "runs").exists()
+    assert not (folder / "out" / "runs").exists()
 
 
 @pytest.mark.parametrize("name, words", [
