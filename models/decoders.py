@@ -149,21 +149,65 @@ class _UnpoolThenConv(nn.Module):
         return self.conv(self.upsample(x, switch))
 
 
-@DECODERS.register("unpool-nearest")
-class NearestUnpoolStage(_UnpoolThenConv):
-    """Nearest-neighbour unpooling (each value copied into its 2×2 cell), then a 3×3 conv.
+#: Rows: the 4 taps of a kernel-4, stride-2 transposed convolution along one axis; columns: the
+#: 3 taps of a 3×3 convolution applied after a 2× upsampling along that axis. Entry (t, d) is 1
+#: where tap d of the 3×3 kernel reads the input value that tap t of the transposed kernel does.
+#: Nearest: output 2i reads the upsampled values at 2i−1, 2i, 2i+1, i.e. x[i−1], x[i], x[i], and
+#: output 2i+1 reads x[i], x[i], x[i+1]: K = [w₂, w₁+w₂, w₀+w₁, w₀] (1D). Bed of nails: the odd
+#: upsampled values are zero, so K = [w₂, w₁, w₀, 0].
+_NEAREST_TAPS = ((0, 0, 1), (0, 1, 1), (1, 1, 0), (1, 0, 0))
+_NAILS_TAPS = ((0, 0, 1), (0, 1, 0), (1, 0, 0), (0, 0, 0))
 
-    The unpooling is :func:`nearest_2x`: the values and gradients of ``F.interpolate(...,
+
+class _FusedUnpoolThenConv(_UnpoolThenConv):
+    """A fixed 2× unpooling then a 3×3 conv (padding 1), computed as the one transposed
+    convolution (kernel 4, stride 2, padding 1) that equals them, whose kernel
+    ``K[i, o] = T · W[o, i] · Tᵀ`` is built from the 3×3 weights ``W`` on each call (``T``: the
+    stage's 4 × 3 tap matrix). The parameters, their gradients (by the chain rule through
+    ``K``) and the outputs are those of unpooling then convolving, in exact arithmetic; in
+    floating point they differ by rounding (sums of weights before products; float64 agrees to
+    1e-12, see tests/models/test_decoders.py). Why: it does the work at the input's resolution —
+    2.25× fewer multiply-adds than a 3×3 conv on the upsampled map — in one kernel that MKL-DNN
+    and cuDNN run fast; on the CPU the unfused stage's 32 → 1 channel conv on 28 × 28 maps was
+    most of a quick-suite VAE's training step (fused: 2–2.6× faster forward and backward per
+    stage, measured on 2 threads).
+
+    ``upsample(x, switch)`` still gives the unpooled map itself (exactly), for inspection.
+    """
+
+    taps: tuple[tuple[int, int, int], ...] = ()
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(c_in, c_out)
+        self.register_buffer("tap_matrix", torch.tensor(self.taps, dtype=torch.float32),
+                             persistent=False)
+
+    def forward(self, x: Tensor, switch: Tensor | None = None) -> Tensor:
+        taps = self.tap_matrix.to(self.conv.weight.dtype)
+        kernel = torch.einsum("pa,oiab,qb->iopq", taps, self.conv.weight, taps)
+        return F.conv_transpose2d(x, kernel, self.conv.bias, stride=2, padding=1)
+
+
+@DECODERS.register("unpool-nearest")
+class NearestUnpoolStage(_FusedUnpoolThenConv):
+    """Nearest-neighbour unpooling (each value copied into its 2×2 cell), then a 3×3 conv, as
+    one transposed convolution (see :class:`_FusedUnpoolThenConv`).
+
+    ``upsample`` is :func:`nearest_2x`: the values and gradients of ``F.interpolate(...,
     mode="nearest")``, faster."""
+
+    taps = _NEAREST_TAPS
 
     def upsample(self, x: Tensor, switch: Tensor | None) -> Tensor:
         return nearest_2x(x)
 
 
 @DECODERS.register("unpool-zeros")
-class ZerosUnpoolStage(_UnpoolThenConv):
+class ZerosUnpoolStage(_FusedUnpoolThenConv):
     """"Bed of nails" unpooling (value at the top-left of its 2×2 cell, zeros elsewhere), then a
-    3×3 conv."""
+    3×3 conv, as one transposed convolution (see :class:`_FusedUnpoolThenConv`)."""
+
+    taps = _NAILS_TAPS
 
     def upsample(self, x: Tensor, switch: Tensor | None) -> Tensor:
         return bed_of_nails(x)

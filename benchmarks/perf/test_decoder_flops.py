@@ -1,9 +1,11 @@
 """pytest-benchmark: decoding speed per FLOP of each registered decoder, against ``transposed``.
 
-The decoders differ in FLOPs (``transposed`` does about half the multiply-adds of the unpooling
-decoders, whose 3×3 convolution runs on the upsampled map), so images per second alone would
-rank them by their FLOPs. This file asks instead whether each runs as fast as its FLOPs allow,
-taking ``transposed`` (one ConvTranspose2d per stage, nothing but convolutions) as the yardstick:
+The decoders differ in FLOPs (``unpool-max`` and ``upsample-bilinear`` run their 3×3
+convolution on the upsampled map, about twice the multiply-adds of ``transposed``; the fused
+``unpool-nearest`` and ``unpool-zeros`` stages do a transposed convolution's), so images per
+second alone would rank them by their FLOPs. This file asks instead whether each runs as fast as
+its FLOPs allow, taking ``transposed`` (one ConvTranspose2d per stage, nothing but convolutions)
+as the yardstick:
 
     ratio = (img/s × MFLOP/img of transposed) / (img/s × MFLOP/img of the decoder)
 

@@ -1,7 +1,8 @@
 """Every decoder and encoder: each valid pair at 28, 32 and 64 px, 1 and 3 channels; what each
 upsampling does to a known input; the unpool-max / max-pooling pairing; the fast unpooling and
 the in-place activations give the values and gradients of the operations they replace, bit for
-bit, and so the same trained weights."""
+bit, and so the same trained weights; the fused unpool-then-conv stages equal unpooling then
+convolving to rounding."""
 
 import contextlib
 import copy
@@ -219,13 +220,23 @@ def train_a_few_steps(model: nn.Module, steps: int = 3) -> nn.Module:
 
 
 def as_before(model: nn.Module) -> nn.Module:
-    """``model`` with F.interpolate nearest unpooling and out-of-place activations, as the
-    decoders and encoders were first written."""
+    """``model`` with out-of-place activations, as the encoders and decoders were first
+    written."""
     for module in model.modules():
-        if type(module) is DECODERS.get("unpool-nearest"):
-            module.upsample = lambda x, switch: interpolate_nearest(x)
         if isinstance(module, nn.ReLU | nn.LeakyReLU):
             module.inplace = False
+    return model
+
+
+def unfused(model: nn.Module) -> nn.Module:
+    """``model`` whose fused unpool-then-conv stages unpool (F.interpolate nearest, or the
+    plain bed of nails) and then convolve, as they were first written."""
+    reference = {"unpool-nearest": interpolate_nearest, "unpool-zeros": old_bed_of_nails}
+    for module in model.modules():
+        for name, upsample in reference.items():
+            if type(module) is DECODERS.get(name):
+                module.forward = partial(lambda x, switch=None, m=module, up=upsample:
+                                         m.conv(up(x)))
     return model
 
 
@@ -242,6 +253,50 @@ def test_training_gives_the_same_weights_as_the_reference_operations(encoder, de
     for (name, p), q in zip(trained.named_parameters(), trained_reference.parameters(),
                             strict=True):
         assert same_bits(p.detach(), q.detach()), name
+
+
+@pytest.mark.parametrize("decoder", ["unpool-nearest", "unpool-zeros"])
+@pytest.mark.parametrize("c_in, c_out, h, w", [(1, 1, 1, 1), (3, 2, 5, 7), (64, 32, 7, 7),
+                                                (32, 1, 14, 14), (6, 3, 16, 9)])
+def test_a_fused_stage_is_unpooling_then_its_convolution(decoder, c_in, c_out, h, w):
+    # Float64: equal to rounding (1e-12); the values, and the gradients of input, weights and
+    # bias. Float32: to float32 rounding of sums of up to 9·c_in products.
+    torch.manual_seed(0)
+    stage = DECODERS.get(decoder)(c_in, c_out)
+    reference = unfused(copy.deepcopy(stage))
+    for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        x = torch.randn(3, c_in, h, w, dtype=dtype)
+        outputs, grads = [], []
+        for net in (stage, reference):
+            net.to(dtype).zero_grad()
+            xi = x.clone().requires_grad_()
+            out = net(xi)
+            (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum().backward()
+            outputs.append(out.detach())
+            grads.append([xi.grad, net.conv.weight.grad, net.conv.bias.grad])
+        assert outputs[0].shape == (3, c_out, 2 * h, 2 * w)
+        scale = outputs[1].abs().max().item() + 1
+        assert (outputs[0] - outputs[1]).abs().max().item() <= tolerance * scale
+        for a, b in zip(*grads, strict=True):
+            assert (a - b).abs().max().item() <= tolerance * (b.abs().max().item() + 1)
+
+
+def test_a_fused_decoder_trains_to_the_weights_of_the_unfused_one():
+    # In float64 the rounding differences stay at 1e-12 through training; float32 training
+    # drifts apart at its rounding level, as any change of summation order does.
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(name="vae", decoder="unpool-nearest", latent_dim=4, width=4,
+                                  hidden=16), (1, 12, 12)).double()
+    reference = unfused(copy.deepcopy(model))
+    torch.manual_seed(1)
+    batch = torch.rand(16, 1, 12, 12, dtype=torch.float64)
+    for net in (model, reference):
+        torch.manual_seed(2)  # the same posterior draws
+        optimizer = torch.optim.SGD(net.parameters(), lr=1e-2)
+        for _ in range(3):
+            net.train_step(batch, {"model": optimizer})
+    for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(p, q, rtol=1e-10, atol=1e-12), name
 
 
 def test_in_place_activations_only_where_exact():
