@@ -9,13 +9,20 @@ import contextlib
 import sys
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from latentbench.benchmarks.config import RunConfig
-from latentbench.benchmarks.executors import ExecutorOptions, Pool, open_executor, run_task
+from latentbench.benchmarks.executors import (
+    ExecutorOptions,
+    Pool,
+    default_workers,
+    open_executor,
+    run_task,
+)
 from latentbench.benchmarks.reference import suite_references
 from latentbench.benchmarks.results import run_label, write_results
 from latentbench.benchmarks.run import RunOutcome, execute_run, preflight
@@ -128,7 +135,8 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
         out_dir: output folder; with a remote cluster, on a file system every worker sees.
         device: where models train; passed to workers by name.
         executor: a key of :data:`~latentbench.benchmarks.executors.EXECUTORS`.
-        options: ``--workers`` and ``--scheduler``.
+        options: ``--workers`` and ``--scheduler``; without either, the pool is sized by
+            :func:`~latentbench.benchmarks.executors.default_workers`.
         progress: show a progress bar over runs (and per-epoch bars of in-process runs).
 
     Returns:
@@ -137,7 +145,11 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     Raises:
         InputError: an unusable executor option or config (before any run is submitted).
     """
-    opener = open_executor(executor, options or ExecutorOptions())
+    finished = [RunFolder(out_dir, c.run_id).status() is not None for c in suite.runs]
+    options = options or ExecutorOptions()
+    if options.workers is None and options.scheduler is None:  # a scheduler brings its own
+        options = replace(options, workers=default_workers(device, finished.count(False)))
+    opener = open_executor(executor, options)
     for config in suite.runs:
         try:
             preflight(config)
@@ -146,7 +158,6 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     if out_dir.is_dir():  # a killed command's half-written results.csv or report.html
         remove_stray_temporaries(out_dir)
     total = len(suite.runs)
-    finished = [RunFolder(out_dir, c.run_id).status() is not None for c in suite.runs]
     write_suite_file(out_dir, suite.name, suite.description)
     references = suite_references(list(suite.runs))
     outcomes: dict[int, RunOutcome] = {}
