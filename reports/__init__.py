@@ -4,8 +4,8 @@ This package reads a benchmark's output (``results.csv`` and ``runs/<run-id>/``)
 imports ``latentbench.models``, ``latentbench.metrics`` or ``latentbench.benchmarks``.
 
 Its names are imported on first use (``from latentbench.reports import render_report`` works as
-ever): every module of the package imports this file first, and the HTML report's matplotlib
-and seaborn would otherwise be paid for by ``latentbench compare``, which needs neither.
+ever): every module of the package imports this file first, and the HTML report's matplotlib would
+otherwise be paid for by ``latentbench compare``, which does not need it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Figures for the report, drawn with seaborn/matplotlib and returned as PNG bytes.
+"""Figures for the report, drawn with matplotlib and returned as PNG bytes.
 
 Figures are rendered in memory on a bare :class:`matplotlib.figure.Figure` (the Agg canvas,
 never ``pyplot``), so making a report opens no window, needs no display, leaks no global
-figure state and is safe in a worker thread. seaborn and matplotlib are imported on first use:
-they take about a second to import, which a caller that only wants a table should not pay.
+figure state and is safe in a worker thread. matplotlib is imported on first use: it takes about
+half a second to import, which a caller that only wants a table should not pay.
 
 This module reads results only; it never imports models, metrics or benchmarks.
 """
@@ -19,11 +19,27 @@ import pandas as pd
 
 from latentbench.reports.labels import arrow
 
-__all__ = ["FIGURE_WIDTH_PX", "figure_png", "metrics_by_decoder", "new_figure", "plain_text"]
+__all__ = ["FIGURE_WIDTH_PX", "colour_cycle", "figure_png", "metrics_by_decoder", "new_figure",
+           "plain_text"]
 
 #: Width of a rendered figure: just under the report's content width, so it is shown 1:1.
 FIGURE_WIDTH_PX = 1180
 _DPI = 100
+
+
+#: seaborn's "colorblind" palette (``seaborn.color_palette("colorblind")``), written out: the
+#: report took nothing else from seaborn, whose import cost 1.5 s of every report.
+COLORBLIND = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4",
+              "#949494", "#ece133", "#56b4e9")
+#: matplotlib's "tab10" (its default colour cycle), for classes such as digit labels.
+TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+         "#bcbd22", "#17becf")
+
+
+def colour_cycle(n: int, colours: Sequence[str] = COLORBLIND) -> list[str]:
+    """``n`` colours from ``colours``, starting again at the first after the last (as seaborn's
+    ``color_palette(name, n)`` does)."""
+    return [colours[i % len(colours)] for i in range(n)]
 
 
 def new_figure(height_in: float, width_px: int = FIGURE_WIDTH_PX) -> Any:
@@ -88,7 +104,6 @@ def metrics_by_decoder(
         ``(png_bytes, metrics)`` with the metrics drawn in panel order, or ``None`` if no metric
         was measured for two decoders.
     """
-    import seaborn as sns
     from matplotlib.patches import Patch
 
     if values.empty:  # e.g. a GAN-only suite before any sample metric applies
@@ -108,8 +123,7 @@ def metrics_by_decoder(
     axes = fig.subplots(rows, columns, squeeze=False)
 
     # One colour per configuration across all panels, so the legend reads for every panel.
-    colours = sns.color_palette("colorblind", len(configurations))
-    palette = dict(zip(configurations, colours, strict=True))
+    palette = dict(zip(configurations, colour_cycle(len(configurations)), strict=True))
     # Mean and sample standard deviation (ddof=1, as in the summary table) of every bar at once;
     # plain Axes.bar with them, not seaborn's barplot, which re-aggregated the frame per panel
     # and took most of a 30-panel figure's 7 s.

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from latentbench.reports.figures import figure_png, panel_grid, plain_text
+from latentbench.reports.figures import TAB10, colour_cycle, figure_png, panel_grid, plain_text
 
 __all__ = ["LatentPanel", "latent_figure", "latent_scatter"]
 
@@ -55,11 +55,9 @@ def latent_scatter(panels: list[LatentPanel]) -> bytes | None:
 
 def latent_figure(panels: list[LatentPanel]) -> Any:
     """The figure of :func:`latent_scatter` (a matplotlib Figure), for tests of its layout."""
-    import seaborn as sns
-
     fig, axes = panel_grid(len(panels), _COLUMNS, row_height_in=3.9)
     classes = sorted({int(c) for p in panels if p.labels is not None for c in np.unique(p.labels)})
-    palette = dict(zip(classes, sns.color_palette("tab10", len(classes)), strict=True))
+    palette = dict(zip(classes, colour_cycle(len(classes), TAB10), strict=True))
     for ax, panel in zip(axes.flat, panels, strict=False):
         if panel.labels is None:
             ax.scatter(panel.points[:, 0], panel.points[:, 1], s=3, alpha=0.5, color="#59636e")

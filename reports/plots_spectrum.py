@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from latentbench.reports.figures import figure_png, panel_grid, plain_text
+from latentbench.reports.figures import colour_cycle, figure_png, panel_grid, plain_text
 
 __all__ = ["spectra_by_decoder"]
 
@@ -34,13 +34,11 @@ def spectra_by_decoder(
     Returns:
         PNG bytes, or ``None`` when there is no spectrum.
     """
-    import seaborn as sns
-
     panels = {label: curves for label, curves in panels.items() if curves}
     if not panels:
         return None
     fig, axes = panel_grid(len(panels), _COLUMNS, row_height_in=3.4)
-    colours = dict(zip(decoders, sns.color_palette("colorblind", len(decoders)), strict=True))
+    colours = dict(zip(decoders, colour_cycle(len(decoders)), strict=True))
     for ax, (label, curves) in zip(axes.flat, panels.items(), strict=False):
         reference = next(iter(curves.values()))
         ax.plot(reference["frequency"], reference["data"], color="black", linewidth=2,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from latentbench.reports.figures import figure_png, new_figure, plain_text
+from latentbench.reports.figures import colour_cycle, figure_png, new_figure, plain_text
 from latentbench.reports.labels import arrow
 from latentbench.reports.schema import format_beta
 
@@ -49,8 +49,6 @@ def rate_distortion(done: pd.DataFrame) -> bytes | None:
     Returns:
         PNG bytes, or ``None`` when no run has both ``rate`` and ``distortion``.
     """
-    import seaborn as sns
-
     if done.empty:
         return None
     frame = _per_run(done, ["rate", "distortion"])
@@ -63,7 +61,7 @@ def rate_distortion(done: pd.DataFrame) -> bytes | None:
     fig = new_figure(5.2, width_px=900)
     ax = fig.subplots()
     lines = list(frame.groupby(list(LINE_COLUMNS), sort=True))
-    colours = sns.color_palette("colorblind", len(lines))
+    colours = colour_cycle(len(lines))
     for colour, (key, runs) in zip(colours, lines, strict=True):
         ax.scatter(runs["rate"], runs["distortion"], color=colour, alpha=0.45, s=18)
         means = runs.groupby("beta", dropna=False)[["rate", "distortion"]].mean().sort_index()
@@ -93,8 +91,6 @@ def metrics_vs_beta(done: pd.DataFrame, directions: Mapping[str, object]) -> byt
     Returns:
         PNG bytes, or ``None`` when no model/decoder line has two or more values of β.
     """
-    import seaborn as sns
-
     with_beta = done[done["beta"].notna() & done["metric"].notna()]
     with_beta = with_beta[with_beta["value"].map(lambda v: math.isfinite(float(v)))]
     if with_beta.empty:
@@ -107,7 +103,7 @@ def metrics_vs_beta(done: pd.DataFrame, directions: Mapping[str, object]) -> byt
     fig = new_figure(rows * 2.7 + 0.6)
     axes = fig.subplots(rows, columns, squeeze=False)
     keys = sorted(with_beta.groupby(list(LINE_COLUMNS), dropna=False).groups)
-    colours = dict(zip(keys, sns.color_palette("colorblind", len(keys)), strict=True))
+    colours = dict(zip(keys, colour_cycle(len(keys)), strict=True))
     for ax, metric in zip(axes.flat, metrics, strict=False):
         panel = with_beta[with_beta["metric"] == metric]
         for key, runs in panel.groupby(list(LINE_COLUMNS), dropna=False):

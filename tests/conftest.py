@@ -9,7 +9,7 @@ environment): the tiny models of the tests gain nothing from two threads, and tw
 process on a loaded 2-core runner wait on each other, which made single steps 10–100× slower.
 
 Background jobs: a ``latentbench`` process spends its ~5–15 s on one core, mostly importing
-torch, torchmetrics and seaborn and rendering the report, while pytest waits; so a test module
+torch, torchmetrics and matplotlib and rendering the report, while pytest waits; so a test module
 may name the processes its tests only read the results of, in a module-level
 ``BACKGROUND_JOBS = {fixture name: job}``. Each ``job(folder, env)`` starts as soon as the tests
 are collected (those whose tests are selected), one at a time on a second thread, and a

@@ -66,3 +66,22 @@ def test_the_learned_sigma_is_trained_and_optimal_at_the_mean_squared_error():
         log_sigma.fill_(0.5 * math.log(mse.item()))
     model.reconstruction_nll(logits, x).sum().backward()
     assert abs(log_sigma.grad.item()) < 1e-3 * x.numel()
+
+
+def test_the_default_optimiser_trains_to_the_single_tensor_adams_weights_bit_for_bit():
+    # configure_optimizers takes Adam's multi-tensor (foreach) update for speed; on the CPU it
+    # must leave every parameter exactly where the plain per-tensor update does.
+    torch.manual_seed(0)
+    models = [build_model(ModelSpec(name="vae", latent_dim=4, width=4, hidden=16), (1, 12, 12))
+              for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    optimisers = [models[0].configure_optimizers(1e-2),
+                  {"model": torch.optim.Adam(models[1].parameters(), lr=1e-2, foreach=False)}]
+    assert optimisers[0]["model"].defaults["foreach"]
+    batch = torch.rand(8, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    for model, optimiser in zip(models, optimisers, strict=True):
+        torch.manual_seed(2)  # the same posterior draws
+        for _ in range(5):
+            model.train_step(batch, optimiser)
+    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.equal(p, q)
