@@ -263,7 +263,7 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
                           f"this process, or a pool of --workers processes)")
     run.add_argument("--workers", type=int,
                      help="worker processes (default: on the CPU one per core, at most one per "
-                          "run left, each with cores/N torch threads; 1 on CUDA or with "
+                          "run of the suite, each with cores/N torch threads; 1 on CUDA or with "
                           "OMP_NUM_THREADS set); with dask and no --scheduler, the size of the "
                           "LocalCluster it starts")
     run.add_argument("--scheduler", help="address of a running Dask scheduler to join "

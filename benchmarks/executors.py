@@ -75,8 +75,10 @@ def register_executor(name: str):
 
 def default_workers(device: torch.device, runs: int) -> int:
     """Worker processes when ``--workers`` is left out: on the CPU one per usable core, at most
-    one per run left to do; 1 on an accelerator (the runs would share it) and when
+    one per run of the suite; 1 on an accelerator (the runs would share it) and when
     ``OMP_NUM_THREADS`` is set (it then sets the threads of the one process, as it always did).
+    Counted over the whole suite, not the runs left, so that a resumed run gets the thread count
+    it started with (results depend on it, see the README's determinism notes).
 
     Why: the shipped models are small, and two of them on one core each train faster than one on
     two cores (the quick suite's training steps on a 2-core machine: 2 × 1,450 img/s on one

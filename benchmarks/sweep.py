@@ -148,7 +148,7 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     finished = [RunFolder(out_dir, c.run_id).status() is not None for c in suite.runs]
     options = options or ExecutorOptions()
     if options.workers is None and options.scheduler is None:  # a scheduler brings its own
-        options = replace(options, workers=default_workers(device, finished.count(False)))
+        options = replace(options, workers=default_workers(device, len(suite.runs)))
     opener = open_executor(executor, options)
     for config in suite.runs:
         try:
