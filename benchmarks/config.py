@@ -74,8 +74,10 @@ class EvalSpec(EvalSettings):
 #: Fields added to a section after run ids were in use, with their defaults. While a field
 #: holds its default it is left out of the hashed payload, so every run configured before the
 #: field existed keeps its id (and its finished folder); any other value enters the hash.
-ADDED_FIELDS: dict[str, dict[str, Any]] = {"data": {"binarize": "none"},
-                                          "eval": {"iwae_images": None}}
+ADDED_FIELDS: dict[str, dict[str, Any]] = {
+    "data": {"binarize": "none"},
+    "eval": {"iwae_images": None, "factor_points": 10_000, "factor_test_points": 5_000},
+}
 
 
 def without_added_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:

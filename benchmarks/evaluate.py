@@ -15,6 +15,7 @@ import torch
 from latentbench.benchmarks.config import EvalSpec
 from latentbench.metrics import METRICS, EvalContext, Metric
 from latentbench.metrics.context import RealFeatureStore
+from latentbench.metrics.factors import FactorSampler
 from latentbench.metrics.registry import Score, metric_key, parse_key
 from latentbench.models.protocol import LatentModel
 from latentbench.reports.schema import EvalTimings, MetricsDocument
@@ -70,13 +71,16 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
              default_extractors: tuple[str, ...] = (),
              load_extractor: Callable[[str], Any] | None = None,
              real_features: RealFeatureStore | None = None,
-             binarize: str = "none") -> MetricsDocument:
+             binarize: str = "none", factors: FactorSampler | None = None) -> MetricsDocument:
     """Compute the planned metrics; passes shared between metrics run once.
 
     A metric that raises is recorded under ``errors`` with its reason and the others go on, so
     an evaluation never loses the scores it already has. For a model with a ``side_channel``
     (its decoder sees more of x than the code) the likelihood bounds are absent, with that
     reason under ``errors``, and the reconstruction metrics carry it as a caveat.
+
+    ``factors``, the dataset's ground-truth factor sampler, makes the metrics that need
+    ``factors`` (the disentanglement scores) apply; without it they are absent.
 
     The document's ``timings`` hold the evaluation's wall-clock seconds (device synchronised)
     and their parts, each second counted once: every computed metric's own seconds, without
@@ -88,14 +92,17 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
     ctx = EvalContext(model=model, test_images=test_images, train_images=train_images,
                       batch_size=spec.batch_size, seed=seed, settings=spec, dataset=dataset,
                       load_extractor=load_extractor, real_features=real_features,
-                      binarize=binarize)
+                      binarize=binarize, factors=factors)
     started = ctx.now()
     result = MetricsDocument()
     metric_seconds: dict[str, float] = {}
     # A decoder that sees more of x than the code (max-pooling switches, skip connections):
     # its likelihoods are not bounds on -log p(x), and its reconstructions not a bottleneck's.
     side_channel = getattr(model, "side_channel", None)
-    for planned in plan_metrics(spec, model.capabilities, dataset, default_extractors):
+    # What the data offers counts with what the model can do: a dataset with a factor sampler
+    # gives "factors", which the disentanglement metrics need.
+    capabilities = model.capabilities | ({"factors"} if factors is not None else frozenset())
+    for planned in plan_metrics(spec, capabilities, dataset, default_extractors):
         args = () if planned.extractor is None else (planned.extractor,)
         if side_channel and planned.metric.bound:
             result.errors[planned.key] = (f"not computed: not a bound on -log p(x), because "

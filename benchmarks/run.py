@@ -67,7 +67,7 @@ def extractor_loader(config: RunConfig) -> Callable[[str], FeatureExtractor]:
 
 def planned_extractors(config: RunConfig) -> list[str]:
     """The feature extractors ``config``'s evaluation will use (for any model)."""
-    capabilities = frozenset({"encode", "variational", "sample"})
+    capabilities = frozenset({"encode", "variational", "sample", "factors"})
     planned = plan_metrics(config.eval, capabilities, config.data.dataset,
                            (default_extractor(config.data.dataset),))
     return list(dict.fromkeys(p.extractor for p in planned if p.extractor is not None))
@@ -127,7 +127,7 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
         default_extractors=(default_extractor(config.data.dataset),),
         load_extractor=extractor_loader(config),
         real_features=RealFeatureCache(config.data, cache_dir() / "real-features"),
-        binarize=config.data.binarize)
+        binarize=config.data.binarize, factors=data.factor_sampler)
     folder.write_metrics(evaluation)
     write_images(model, data.test, config.eval, config.seed, folder.path, data.test_labels)
     folder.write_json(RunFiles.ENVIRONMENT, environment_info(device))

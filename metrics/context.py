@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import torch
 from torch import Tensor
 
+from latentbench.metrics.factors import FactorCodes, FactorSampler, encode_factor_draws
 from latentbench.metrics.timing import synchronize
 from latentbench.models.protocol import LatentModel
 from latentbench.models.registry import InputError, check_int
@@ -83,6 +84,10 @@ class EvalSettings:
             ``None``: the dataset's default one.
         inception_weights: a local ``pt_inception-2015-12-05`` weights file for
             ``inception-v3`` (else the ``LATENTBENCH_INCEPTION_WEIGHTS`` variable).
+        factor_points, factor_test_points: the disentanglement metrics' draws from the
+            dataset's factor grid: ``factor_points`` to compute or fit them on and
+            ``factor_test_points`` held out for the scores that test a classifier (DCI, SAP);
+            disentanglement_lib's 10,000 and 5,000.
     """
 
     fake_samples: int | None = None
@@ -97,11 +102,14 @@ class EvalSettings:
     iwae_images: int | None = None
     features: tuple[str, ...] | None = None
     inception_weights: str | None = None
+    factor_points: int = 10_000
+    factor_test_points: int = 5_000
 
     def __post_init__(self) -> None:
         for name, minimum in (("fake_samples", 2), ("kid_subsets", 1), ("kid_subset_size", 2),
                               ("interp_pairs", 1), ("interp_steps", 3), ("ppl_pairs", 2),
-                              ("iwae_k", 1), ("iwae_images", 1)):
+                              ("iwae_k", 1), ("iwae_images", 1), ("factor_points", 2),
+                              ("factor_test_points", 2)):
             value = getattr(self, name)
             if value is None and name in ("fake_samples", "kid_subset_size", "iwae_images"):
                 continue
@@ -190,6 +198,8 @@ class EvalContext:
         real_features: disk cache of real-data feature sets; ``None`` computes them each time.
         binarize: the data's ``data.binarize`` (none, static, dynamic), recorded with the
             likelihood scores.
+        factors: the dataset's ground-truth factor sampler (``shapes``), for the
+            disentanglement metrics; ``None`` for data without one.
         clock: seconds of a monotonic clock (:func:`time.perf_counter`; a test may step its
             own).
         pass_seconds: pass name → seconds of each shared pass so far (see :meth:`measure`):
@@ -212,6 +222,7 @@ class EvalContext:
     load_extractor: Callable[[str], FeatureExtractor] | None = None
     real_features: RealFeatureStore | None = None
     binarize: str = "none"
+    factors: FactorSampler | None = None
     clock: Callable[[], float] = field(default=time.perf_counter, repr=False)
     pass_seconds: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     _extractors: dict[str, FeatureExtractor] = field(default_factory=dict, repr=False)
@@ -297,6 +308,21 @@ class EvalContext:
                                   for start in range(0, count, self.batch_size)])
 
         return self._pass("samples", draw)
+
+    def factor_codes(self) -> FactorCodes:
+        """The encoded pool of factor draws every disentanglement metric reads:
+        ``settings.factor_points + settings.factor_test_points`` points of the factor grid,
+        drawn with :attr:`seed`, rendered and encoded a batch at a time, once per evaluation.
+
+        Raises:
+            ValueError: the dataset has no factor sampler.
+        """
+        if self.factors is None:
+            raise ValueError(f"dataset {self.dataset!r} has no ground-truth factors")
+        train, test = self.settings.factor_points, self.settings.factor_test_points
+        sampler = self.factors
+        return self.shared(("factor_codes", train, test), lambda: encode_factor_draws(
+            self.model, sampler, train, test, self.seed, self.batch_size))
 
     def extractor(self, name: str) -> FeatureExtractor:
         """The feature extractor ``name``, loaded once and moved to the model's device."""

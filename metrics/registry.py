@@ -44,8 +44,8 @@ Compute = Callable[..., "float | Score"]
 
 
 #: The families metrics are grouped in, in the order the report and the tables show them.
-FAMILIES = ("reconstruction", "likelihood", "samples", "interpolation", "latent", "cost",
-            "other")
+FAMILIES = ("reconstruction", "likelihood", "samples", "interpolation", "latent",
+            "disentanglement", "cost", "other")
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,16 @@ class Metric:
         higher_is_better: the direction in which the metric improves; ``None`` for a score whose
             ideal is a target value, or one that has no ideal at all.
         family: the table the metric sits in: one of :data:`FAMILIES` (``reconstruction``,
-            ``likelihood``, ``samples``, ``interpolation``, ``latent``, ``cost``).
+            ``likelihood``, ``samples``, ``interpolation``, ``latent``, ``disentanglement``,
+            ``cost``).
         bound: the metric is a bound on −log p(x) (distortion, −ELBO, IWAE): absent for a model
             whose decoder sees more of x than the code (its ``side_channel``).
         target: the ideal value of a metric that is best at a value rather than at an end
             (checkerboard 1, density 1, generalization gap 0, data copying 0); tables rank it by
             the distance to the target. ``None`` for directional metrics.
-        needs: model capabilities it requires (``encode``, ``variational``, ``sample``); a model
-            lacking one gets no value — absent, never zero.
+        needs: what it requires of the model (capabilities ``encode``, ``variational``,
+            ``sample``) and of the data (``factors``: a ground-truth factor sampler, for the
+            disentanglement scores); a run lacking one gets no value — absent, never zero.
         unit: what the number is measured in, for tables and captions.
         compute: ``compute(ctx) → float | Score``; a feature-space metric takes the extractor's
             name too: ``compute(ctx, extractor)``.

@@ -24,16 +24,18 @@ __all__ = ["FAMILY_ORDER", "HEADLINE", "MAX_COLUMNS", "RUN_HEADLINE", "TableGrou
 #: A headline slot: metric base names, the first that a result has answering the slot's question.
 HeadlineSlot = tuple[str, ...]
 #: The headline table's slots, in order: reconstruction MSE, FID, interpolation smoothness,
-#: latent coverage, throughput (training images per second where timed, else the parameter
-#: count, which every model has).
+#: latent coverage, disentanglement (MIG, on data with ground-truth factors), throughput
+#: (training images per second where timed, else the parameter count, which every model has).
 HEADLINE: tuple[HeadlineSlot, ...] = (
-    ("recon_mse",), ("fid",), ("interp_smoothness",), ("prior_coverage",),
+    ("recon_mse",), ("fid",), ("interp_smoothness",), ("prior_coverage",), ("mig",),
     ("train_img_s", "params"))
-#: The slots of one run's progress line: reconstruction MSE, FID, and the likelihood bound
-#: (−ELBO, else the IWAE bound); throughput and the rest are in the report.
-RUN_HEADLINE: tuple[HeadlineSlot, ...] = (("recon_mse",), ("fid",), ("neg_elbo", "iwae_nll"))
+#: The slots of one run's progress line: reconstruction MSE, FID, the likelihood bound (−ELBO,
+#: else the IWAE bound) and MIG where the data has factors; the rest is in the report.
+RUN_HEADLINE: tuple[HeadlineSlot, ...] = (("recon_mse",), ("fid",), ("neg_elbo", "iwae_nll"),
+                                          ("mig",))
 #: The families of the metric registry, in display order; a family not listed comes last.
-FAMILY_ORDER = ("reconstruction", "likelihood", "samples", "interpolation", "latent", "cost")
+FAMILY_ORDER = ("reconstruction", "likelihood", "samples", "interpolation", "latent",
+                "disentanglement", "cost")
 #: The widest a family table gets; a wider family is split into parts.
 MAX_COLUMNS = 10
 

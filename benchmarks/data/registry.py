@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from latentbench.models.registry import InputError, Registry, check_int
+
+if TYPE_CHECKING:  # the metrics package is heavy to import, and loading data needs none of it
+    from latentbench.metrics.factors import FactorSampler
 
 #: The values of ``data.binarize``.
 BINARIZATIONS = ("none", "static", "dynamic")
@@ -111,6 +115,8 @@ class ImageData:
         train_intensities: under ``dynamic`` binarisation, the grey training images each epoch
             redraws from; ``None`` otherwise.
         binarize_seed: ``data.seed``, which seeds the draws.
+        factor_sampler: draws and renders points of the dataset's ground-truth factor grid
+            (``shapes``), for the disentanglement metrics; ``None`` for data without one.
     """
 
     name: str
@@ -124,6 +130,7 @@ class ImageData:
     binarize: str = "none"
     train_intensities: torch.Tensor | None = None
     binarize_seed: int = 0
+    factor_sampler: FactorSampler | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

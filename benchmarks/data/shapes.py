@@ -21,6 +21,7 @@ Geometry (pixels, image indexed ``img[..., row, col]``, pixel ``(r, c)`` centred
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -158,27 +159,69 @@ def sample_factor_indices(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.minimum(idx, counts - 1)  # guard the (rounding) case u·k == k
 
 
+def factor_values(idx: np.ndarray) -> np.ndarray:
+    """Grid indices ``[n, 5 or 6]`` → factor values (shape index, scale, orientation in radians,
+    x, y, colour index), float64."""
+    columns = [idx[:, 0].astype(np.float64), SCALES[idx[:, 1]], ORIENTATIONS[idx[:, 2]],
+               POSITIONS[idx[:, 3]], POSITIONS[idx[:, 4]]]
+    if idx.shape[1] > 5:
+        columns.append(idx[:, 5].astype(np.float64))
+    return np.stack(columns, axis=1)
+
+
+def render_indices(idx: np.ndarray) -> torch.Tensor:
+    """The sprites of grid indices ``[n, 5]`` (white on black, 1 channel) or ``[n, 6]`` (the
+    last column the colour: 3 channels)."""
+    values = factor_values(idx)
+    return draw_sprites(*values[:, :5].T, colour=idx[:, 5] if idx.shape[1] > 5 else None)
+
+
+@dataclass(frozen=True)
+class ShapesFactors:
+    """The factor grid of ``shapes`` as a :class:`~latentbench.metrics.factors.FactorSampler`:
+    dSprites' shape 3 × scale 6 × orientation 40 × x 32 × y 32 (737,280 sprites), times colour 6
+    for the 3-channel variant. Points are drawn uniformly over the grid and rendered on demand,
+    so the disentanglement metrics sample the whole grid without ever holding it."""
+
+    coloured: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*_FACTOR_NAMES, "colour") if self.coloured else _FACTOR_NAMES
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (*_GRID_SIZES, len(COLOURS)) if self.coloured else _GRID_SIZES
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` uniform grid points, int64 ``[n, 5 or 6]`` (the draw of :func:`_split`)."""
+        return sample_factor_indices(rng, n)[:, :len(self.sizes)]
+
+    def render(self, indices: np.ndarray) -> torch.Tensor:
+        """float32 ``[n, 1 or 3, 64, 64]`` sprites of grid points ``indices``.
+
+        Raises:
+            ValueError: ``indices`` not ``[n, K]`` integers inside the grid.
+        """
+        indices = np.asarray(indices)
+        sizes = np.array(self.sizes)
+        if (indices.ndim != 2 or indices.shape[1] != len(sizes)
+                or not np.issubdtype(indices.dtype, np.integer)):
+            raise ValueError(f"indices: expected integer [n, {len(sizes)}] grid indices, got "
+                             f"{indices.dtype} {indices.shape}")
+        if len(indices) and ((indices < 0).any() or (indices >= sizes).any()):
+            raise ValueError(f"indices: each column k must be in 0..sizes[k] - 1, sizes "
+                             f"{self.sizes}")
+        return render_indices(indices)
+
+
 def _split(
     rng: np.random.Generator, n: int, coloured: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` random sprites: images, shape labels, factor values ``[n, 5 or 6]``."""
-    idx = sample_factor_indices(rng, n)
-    values = np.stack(
-        [
-            idx[:, 0].astype(np.float64),
-            SCALES[idx[:, 1]],
-            ORIENTATIONS[idx[:, 2]],
-            POSITIONS[idx[:, 3]],
-            POSITIONS[idx[:, 4]],
-            idx[:, 5].astype(np.float64),
-        ],
-        axis=1,
-    )
-    if not coloured:
-        values = values[:, :5]
-    images = draw_sprites(*values[:, :5].T, colour=idx[:, 5] if coloured else None)
+    idx = ShapesFactors(coloured).sample(n, rng)
     labels = torch.from_numpy(idx[:, 0].copy())
-    return images, labels, torch.from_numpy(values.astype(np.float32))
+    return render_indices(idx), labels, torch.from_numpy(factor_values(idx).astype(np.float32))
 
 
 @DATASETS.register("shapes")
@@ -198,9 +241,10 @@ def load_shapes(spec: DataSpec) -> ImageData:
     Returns:
         ``ImageData`` with float32 ``[N, C, 64, 64]`` images in {0, 1} (per channel), int64
         labels = shape index, float32 factors ``[N, 5]`` named
-        ``("shape", "scale", "orientation", "x", "y")``, plus ``"colour"`` when ``C = 3``.
+        ``("shape", "scale", "orientation", "x", "y")``, plus ``"colour"`` when ``C = 3``, and
+        the :class:`ShapesFactors` sampler of the grid for the disentanglement metrics.
     """
-    coloured = spec.channels == 3
-    names = (*_FACTOR_NAMES, "colour") if coloured else _FACTOR_NAMES
-    return generated_dataset(spec, "shapes", lambda rng, n: _split(rng, n, coloured), names,
-                             DEFAULT_N_TRAIN, DEFAULT_N_TEST)
+    sampler = ShapesFactors(spec.channels == 3)
+    data = generated_dataset(spec, "shapes", lambda rng, n: _split(rng, n, sampler.coloured),
+                             sampler.names, DEFAULT_N_TRAIN, DEFAULT_N_TEST)
+    return replace(data, factor_sampler=sampler)
