@@ -63,7 +63,7 @@ DEFAULT_BATCH_SIZE = 128
 DEFAULT_OPTIONS = ThroughputOptions()
 #: Settings of a model that change no computation: runs differing only in these are timed once.
 NO_COMPUTE_FIELDS = ("beta", "beta_schedule", "warmup_steps", "cycle_steps", "cycle_ratio",
-                     "sigma")
+                     "sigma", "alpha", "gamma", "capacity", "capacity_steps")
 #: Flags that describe one model; they cannot be combined with ``--suite``.
 MODEL_FLAGS = {"name": "--model", "decoder": "--decoder", "encoder": "--encoder",
                "latent_dim": "--latent-dim", "width": "--width", "hidden": "--hidden"}

@@ -28,11 +28,15 @@ from latentbench.reports.schema import (
 
 
 def effective_beta(config: RunConfig) -> float:
-    """β as the model uses it (the VAE's default 1 when unset); NaN for models without a KL."""
+    """β as the model uses it: ``model.beta``, else the model's ``default_beta`` (the VAE's 1,
+    β-TCVAE's 6); NaN for models without a β (an autoencoder, the annealed VAE, a GAN)."""
     if config.model.beta is not None:
         return float(config.model.beta)
-    capabilities = getattr(model_class(config.model.name), "capabilities", ())
-    return 1.0 if "variational" in capabilities else math.nan
+    cls = model_class(config.model.name)
+    if "variational" not in getattr(cls, "capabilities", ()):
+        return math.nan
+    default = getattr(cls, "default_beta", 1.0)
+    return math.nan if default is None else float(default)
 
 
 def config_record(config: RunConfig) -> dict[str, Any]:

@@ -83,6 +83,8 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
     """
     device = model.device
     images = train_images.to(device)
+    # Before the resume, so that a checkpoint's state replaces whatever the hook sets.
+    model.prepare_training(len(images))
     optimizers = model.configure_optimizers(spec.lr)
     outcome = TrainOutcome()
     history = resume(checkpoint, model, optimizers)

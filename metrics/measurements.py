@@ -99,8 +99,12 @@ def uses_default_train_step(model: LatentModel) -> bool:
     return type(model).train_step is LatentModel.train_step
 
 
-def training_step(model: LatentModel, options: ThroughputOptions) -> Callable[[Tensor], None]:
-    """One optimisation step on a batch, as a callable, with the model's own optimisers.
+def training_step(model: LatentModel, options: ThroughputOptions,
+                  n_train: int) -> Callable[[Tensor], None]:
+    """One optimisation step on a batch, as a callable, with the model's own optimisers, after
+    the trainer's :meth:`~LatentModel.prepare_training` with ``n_train`` (the timed steps train
+    on one batch, so its size; β-TCVAE's minibatch-weighted sampling needs one, and it changes
+    no computation of a step).
 
     In float32 this is the model's own :meth:`~LatentModel.train_step`. With ``options.amp``,
     a model that keeps the default ``train_step`` is stepped the standard mixed-precision way
@@ -111,6 +115,7 @@ def training_step(model: LatentModel, options: ThroughputOptions) -> Callable[[T
     the protocol gives no hook to scale inside someone else's step (:func:`training_notes`).
     Autograd is on inside the step even when the caller runs under ``torch.no_grad()``.
     """
+    model.prepare_training(n_train)
     optimizers = model.configure_optimizers(options.lr)
     device = model.device
     if options.amp is None or not uses_default_train_step(model):
@@ -174,7 +179,7 @@ def measure_training(model: LatentModel, batch: Tensor,
     device = batch.device
     with MemoryProbe(device) as probe:
         trainee = prepare_model(copy.deepcopy(model).train(), options)
-        step = training_step(trainee, options)
+        step = training_step(trainee, options, len(batch))
         x = prepare_input(batch, options)
         timing = time_calls(lambda: step(x), device, len(batch), options)
     return TrainingMeasurement(timing, probe.peak_bytes, probe.method)
@@ -256,7 +261,7 @@ def flop_counts(model: LatentModel, batch: Tensor) -> FlopCounts:
     ``model``; counts do not depend on the precision or the memory format."""
     n = len(batch)
     trainee = copy.deepcopy(model).train()
-    step = training_step(trainee, ThroughputOptions())
+    step = training_step(trainee, ThroughputOptions(), n)
     train = count_flops(lambda: step(batch)) / n
     probe = copy.deepcopy(model).eval()
     codes = torch.randn(n, model.latent_dim, device=batch.device)

@@ -1,9 +1,10 @@
-"""Models: the protocol, the registries, AE and VAE/β-VAE, and the Gaussian math.
+"""Models: the protocol, the registries, AE, VAE/β-VAE, β-TCVAE, AnnealedVAE, and the Gaussian
+math.
 
 Importing this package registers every built-in model, encoder, decoder and likelihood.
 """
 
-from latentbench.models import autoencoder, gan, vae
+from latentbench.models import annealed_vae, autoencoder, btcvae, gan, vae
 from latentbench.models.custom import ModuleVAE
 from latentbench.models.decoders import DECODERS
 from latentbench.models.encoders import ENCODERS
@@ -25,7 +26,9 @@ __all__ = [
     "ModuleVAE",
     "Posterior",
     "Registry",
+    "annealed_vae",
     "autoencoder",
+    "btcvae",
     "build_model",
     "gan",
     "kl_normal",

@@ -30,6 +30,10 @@ from latentbench.models.registry import InputError, check_int, check_number
 
 BETA_SCHEDULES = ("constant", "warmup", "cyclical")
 GAN_LOSSES = ("non-saturating", "hinge")
+#: :class:`ModelSpec` fields that only some models read (``None``: the model's default). Each
+#: model lists those it takes in :attr:`LatentModel.spec_fields`; ``build_model`` refuses the
+#: others, so a weight set on a model that has no such term is an error, never ignored.
+MODEL_SPECIFIC_FIELDS = ("alpha", "gamma", "capacity", "capacity_steps")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class ModelSpec:
         latent_dim: size of the latent code.
         width: channels of the first conv stage; the second has ``2·width``.
         hidden: units of the fully connected layer between the conv stack and the code.
-        beta: weight of the KL term (VAE family only); ``None`` means the model's default.
+        beta: weight of the KL term (VAE family only; for ``btcvae`` the weight of the total
+            correlation); ``None`` means the model's default.
         beta_schedule: ``constant``; ``warmup`` (β rises linearly from 0 over ``warmup_steps``
             optimiser steps); ``cyclical`` (Fu et al. 2019: in each cycle of ``cycle_steps``
             steps β rises linearly over the first ``cycle_ratio`` of it, then stays).
@@ -53,7 +58,19 @@ class ModelSpec:
             ``continuous-bernoulli`` (a density on [0, 1] for grey pixels).
         sigma: σ of the fixed Gaussian likelihood; 1/√2 makes −log p(x|z) = ‖x − x̂‖² + const.
         gan_loss: ``non-saturating`` or ``hinge`` (GANs only).
+        alpha: ``btcvae`` only: weight of the index-code mutual information; ``None`` means the
+            model's default.
+        gamma: ``btcvae``: weight of the dimension-wise KL; ``annealed-vae``: weight of the
+            capacity penalty γ·|KL − C_t|; ``None`` means the model's default.
+        capacity: ``annealed-vae`` only: C_max, the KL (nats) the capacity C_t rises to;
+            ``None`` means the model's default.
+        capacity_steps: ``annealed-vae`` only: T, the optimiser steps over which C_t rises
+            linearly from 0 to C_max; ``None`` means the model's default.
         options: free-form settings passed to a plug-in model.
+
+    The fields of :data:`MODEL_SPECIFIC_FIELDS` are read by some models only: a model lists the
+    ones it takes in :attr:`LatentModel.spec_fields`, and setting one that it does not take is
+    an :class:`InputError` when the model is built.
     """
 
     name: str = "vae"
@@ -70,6 +87,10 @@ class ModelSpec:
     likelihood: str = "bernoulli"
     sigma: float = 0.5**0.5
     gan_loss: str = "non-saturating"
+    alpha: float | None = None
+    gamma: float | None = None
+    capacity: float | None = None
+    capacity_steps: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,8 +100,12 @@ class ModelSpec:
             object.__setattr__(self, name,
                                check_int(getattr(self, name), f"model.{name}", minimum=1))
         # check_number also refuses nan and inf: TOML has both.
-        if self.beta is not None:
-            check_number(self.beta, "model.beta", minimum=0)
+        for name in ("beta", "alpha", "gamma", "capacity"):
+            if getattr(self, name) is not None:
+                check_number(getattr(self, name), f"model.{name}", minimum=0)
+        if self.capacity_steps is not None:
+            object.__setattr__(self, "capacity_steps",
+                               check_int(self.capacity_steps, "model.capacity_steps", minimum=1))
         check_number(self.sigma, "model.sigma", minimum=0, above=True)
         check_number(self.cycle_ratio, "model.cycle_ratio", minimum=0, maximum=1, above=True)
         for name, allowed in (("beta_schedule", BETA_SCHEDULES), ("gan_loss", GAN_LOSSES)):
@@ -144,6 +169,9 @@ class LatentModel(nn.Module, ABC):
     #: (``bernoulli``, ``gaussian``, ``continuous-bernoulli``, ...), recorded with every
     #: likelihood metric; ``None`` for a likelihood of the model's own.
     pixel_likelihood: str | None = None
+    #: The fields of :data:`MODEL_SPECIFIC_FIELDS` this model reads; ``build_model`` refuses a
+    #: spec that sets any other of them.
+    spec_fields: frozenset[str] = frozenset()
 
     def encode(self, x: Tensor) -> Posterior:
         """The posterior (or deterministic code) of images ``x`` in [0, 1], ``[N, C, H, W]``."""
@@ -193,6 +221,18 @@ class LatentModel(nn.Module, ABC):
         where it gives the same parameters bit for bit and a quick-suite VAE step 3–4 % faster
         (``fused=True`` is faster still but rounds differently)."""
         return {"model": torch.optim.Adam(self.parameters(), lr=lr, foreach=True)}
+
+    def prepare_training(self, n_train: int) -> None:
+        """Hook run once by the trainer before its first step, with the number of training
+        images; default: nothing to do.
+
+        For an objective that depends on the size of the data set (β-TCVAE's minibatch-weighted
+        sampling). It runs before a checkpoint is restored, so what it sets as state (in the
+        ``state_dict``) the checkpoint's values replace on a resumed run.
+
+        Args:
+            n_train: images per epoch, ``N``.
+        """
 
     def train_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> LossTerms:
         """One optimisation step on batch ``x``. Default: minimise :meth:`loss`."""

@@ -44,10 +44,13 @@ class VAE(EncoderDecoderModel):
     summary = "VAE / beta-VAE: Gaussian posterior, N(0, I) prior, loss = recon + beta * KL"
     capabilities = frozenset({"encode", "variational", "sample"})
     sampling = "decoded from z ~ N(0, I), the prior"
+    #: β when ``model.beta`` is unset (results.csv records it); ``None`` for an objective
+    #: without a β.
+    default_beta: float | None = 1.0
 
     def __init__(self, spec: ModelSpec, image_shape: tuple[int, int, int]) -> None:
         super().__init__(spec, image_shape, code_factor=2)
-        self.beta = 1.0 if spec.beta is None else float(spec.beta)
+        self.beta = self.default_beta if spec.beta is None else float(spec.beta)
         self.step = 0
 
     def get_extra_state(self) -> dict[str, int]:

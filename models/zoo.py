@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
-from latentbench.models.protocol import LatentModel, ModelSpec
+from latentbench.models.protocol import MODEL_SPECIFIC_FIELDS, LatentModel, ModelSpec
 from latentbench.models.registry import InputError, Registry, import_attribute
 
 ENTRY_POINT_GROUP = "latentbench.models"
@@ -52,6 +52,22 @@ def model_class(name: str) -> type[LatentModel]:
     return MODELS.get(name)
 
 
+def check_spec_fields(cls: type[LatentModel], spec: ModelSpec) -> None:
+    """Refuse the :data:`~latentbench.models.protocol.MODEL_SPECIFIC_FIELDS` that ``spec``
+    sets but ``cls`` does not read (its :attr:`~LatentModel.spec_fields`): a weight of a term
+    the model does not have would otherwise be ignored without a word.
+
+    Raises:
+        InputError: ``"model.alpha: model 'vae' does not take it; models that do: btcvae"``.
+    """
+    taken = getattr(cls, "spec_fields", frozenset())
+    for name in MODEL_SPECIFIC_FIELDS:
+        if getattr(spec, name) is not None and name not in taken:
+            takers = [n for n, c in MODELS.items() if name in getattr(c, "spec_fields", ())]
+            raise InputError(f"model.{name}: model {spec.name!r} does not take it; models that "
+                             f"do: {', '.join(takers) or 'none'}")
+
+
 def build_model(spec: ModelSpec, image_shape: tuple[int, int, int]) -> LatentModel:
     """Build the model ``spec`` describes for images of ``image_shape`` ``(C, H, W)``.
 
@@ -60,5 +76,6 @@ def build_model(spec: ModelSpec, image_shape: tuple[int, int, int]) -> LatentMod
             take, or an image shape the model cannot handle.
     """
     cls = model_class(spec.name)
+    check_spec_fields(cls, spec)
     build = getattr(cls, "from_spec", None) or cls
     return build(spec, image_shape)
