@@ -78,14 +78,14 @@ def _decode(model: LatentModel, codes: np.ndarray) -> torch.Tensor:
 
 
 def _labelled_grid(images: torch.Tensor, nrow: int, labels: list[str]) -> bytes:
-    """A grid PNG with a text label left of each row."""
+    """A grid PNG with a text label left of each row (the margin fits the longest label)."""
     from PIL import Image, ImageDraw
     from torchvision.utils import make_grid
 
     grid = make_grid(images.float().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
     pixels = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     tile = images.shape[-2] + 2
-    margin = 40
+    margin = max(40, 8 + 6 * max(map(len, labels), default=0))  # PIL's default font: ~6 px
     canvas = Image.new("RGB", (pixels.shape[1] + margin, pixels.shape[0]), "white")
     canvas.paste(Image.fromarray(pixels), (margin, 0))
     draw = ImageDraw.Draw(canvas)
@@ -96,7 +96,27 @@ def _labelled_grid(images: torch.Tensor, nrow: int, labels: list[str]) -> bytes:
     return buffer.getvalue()
 
 
-def _traversals(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
+#: A latent is labelled with a factor only when it holds at least this fraction of the
+#: factor's entropy (normalised mutual information); below it the row says "-".
+FACTOR_LABEL_MIN_MI = 0.05
+
+
+def factor_labels(mi_matrix: np.ndarray, entropies: np.ndarray,
+                  names: list[str]) -> dict[int, str]:
+    """The factor each latent captures best, by normalised mutual information: latent j gets
+    ``"<factor> <I(z_j; v_k)/H(v_k)>"`` for its ``k`` of largest ratio (``mi_matrix`` ``[d, K]``
+    and ``entropies`` ``[K]`` in nats, as ``mig`` records them), or ``"-"`` when no ratio
+    reaches :data:`FACTOR_LABEL_MIN_MI`."""
+    ratio = np.asarray(mi_matrix, float) / np.maximum(np.asarray(entropies, float), 1e-12)
+    labels = {}
+    for j, row in enumerate(ratio):
+        k = int(np.argmax(row))
+        labels[j] = f"{names[k]} {row[k]:.2f}" if row[k] >= FACTOR_LABEL_MIN_MI else "-"
+    return labels
+
+
+def _traversals(model: LatentModel, means: np.ndarray,
+                latent_labels: dict[int, str] | None = None) -> tuple[bytes, str]:
     spread = means.std(axis=0)
     # The most-spread dimensions carry the information; collapsed ones show identical columns.
     dims = np.sort(np.argsort(-spread, kind="stable")[:TRAVERSAL_ROWS])
@@ -104,12 +124,17 @@ def _traversals(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
     codes = np.repeat(means[:1], len(dims) * TRAVERSAL_STEPS, axis=0)
     for row, dim in enumerate(dims):
         codes[row * TRAVERSAL_STEPS : (row + 1) * TRAVERSAL_STEPS, dim] += steps * spread[dim]
-    png = _labelled_grid(_decode(model, codes), TRAVERSAL_STEPS, [f"z{d}" for d in dims])
+    names = [f"z{d}" + (f" {latent_labels[d]}" if latent_labels and d in latent_labels else "")
+             for d in dims]
+    png = _labelled_grid(_decode(model, codes), TRAVERSAL_STEPS, names)
     shown = ("every dimension" if len(dims) == means.shape[1]
              else f"the {len(dims)} of {means.shape[1]} dimensions with the largest spread")
     caption = (f"row zk: dimension k of the first test image's code moved from −3σ to +3σ in "
                f"{TRAVERSAL_STEPS} steps (σ: that dimension's standard deviation over the test "
                f"codes); {shown}")
+    if latent_labels:
+        caption += (f"; beside zk the factor it captures best and I(zk; factor) / H(factor) "
+                    f"(“-”: below {FACTOR_LABEL_MIN_MI} for every factor)")
     return png, caption
 
 
@@ -135,7 +160,8 @@ def _latent_grid(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
 @torch.no_grad()
 def write_latent_artifacts(model: LatentModel, test_images: torch.Tensor,
                            test_labels: torch.Tensor | None, samples: torch.Tensor | None,
-                           batch_size: int, run_dir: Path) -> dict[str, str]:
+                           batch_size: int, run_dir: Path,
+                           latent_labels: dict[int, str] | None = None) -> dict[str, str]:
     """Write the latent-space files and the power spectrum of a trained model into ``run_dir``.
 
     Args:
@@ -147,6 +173,8 @@ def write_latent_artifacts(model: LatentModel, test_images: torch.Tensor,
             spectrum is compared with the test images'.
         batch_size: Encoding batch size.
         run_dir: The run directory.
+        latent_labels: text beside latent ``j``'s traversal row (:func:`factor_labels`), or
+            ``None``.
 
     Returns:
         Captions of the PNGs written, by file name (for ``images.json``).
@@ -167,7 +195,7 @@ def write_latent_artifacts(model: LatentModel, test_images: torch.Tensor,
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         write_bytes_atomic(run_dir / RunFiles.LATENTS, buffer.getvalue())
-        png, captions[RunFiles.TRAVERSALS] = _traversals(model, means)
+        png, captions[RunFiles.TRAVERSALS] = _traversals(model, means, latent_labels)
         write_bytes_atomic(run_dir / RunFiles.TRAVERSALS, png)
         if means.shape[1] == 2:
             png, captions[RunFiles.LATENT_GRID] = _latent_grid(model, means)
@@ -197,13 +225,14 @@ def png_grid(images: torch.Tensor, nrow: int, padding: int = 2) -> bytes:
 
 @torch.no_grad()
 def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, seed: int,
-                 run_dir: Path, test_labels: torch.Tensor | None = None) -> dict[str, str]:
+                 run_dir: Path, test_labels: torch.Tensor | None = None,
+                 latent_labels: dict[int, str] | None = None) -> dict[str, str]:
     """Write ``reconstructions.png`` (inputs above their reconstructions) for models with an
     encoder, ``samples.png`` (prior samples) for models that sample, ``interpolations.png``
     (one latent path per row), the latent-space files and power spectrum of
-    :func:`write_latent_artifacts` (``test_labels`` colour
-    the latent scatter) and ``images.json`` with a caption for each PNG; return the
-    captions."""
+    :func:`write_latent_artifacts` (``test_labels`` colour the latent scatter,
+    ``latent_labels`` name the traversal rows) and ``images.json`` with a caption for each PNG;
+    return the captions."""
     model.eval()
     side_channel = getattr(model, "side_channel", None)
     written: dict[str, str] = {}
@@ -233,6 +262,6 @@ def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, 
     written[RunFiles.INTERPOLATIONS] = (f"each row: {spec.interp_steps} decodes along a "
                                      f"{spec.interp_path} path between {ends}")
     written.update(write_latent_artifacts(model, test_images, test_labels, samples,
-                                          spec.batch_size, run_dir))
+                                          spec.batch_size, run_dir, latent_labels))
     write_json_atomic(run_dir / RunFiles.IMAGES, written)
     return written

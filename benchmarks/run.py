@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from latentbench.benchmarks.artifacts import write_images
+from latentbench.benchmarks.artifacts import factor_labels, write_images
 from latentbench.benchmarks.cache import cache_dir
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.data import DataSpec, ImageData, load_dataset
@@ -129,7 +129,11 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
         real_features=RealFeatureCache(config.data, cache_dir() / "real-features"),
         binarize=config.data.binarize, factors=data.factor_sampler)
     folder.write_metrics(evaluation)
-    write_images(model, data.test, config.eval, config.seed, folder.path, data.test_labels)
+    mig = evaluation.details.get("mig")  # the factor x latent information, on data with factors
+    latent_labels = (factor_labels(mig["mi_matrix"], mig["factor_entropy"], mig["factor_names"])
+                     if mig else None)
+    write_images(model, data.test, config.eval, config.seed, folder.path, data.test_labels,
+                 latent_labels)
     folder.write_json(RunFiles.ENVIRONMENT, environment_info(device))
     folder.write_status(STATUS_DONE)
     folder.remove_checkpoint()  # model.pt now holds the result

@@ -35,7 +35,13 @@ from latentbench.reports.schema import (
     RunFiles,
     config_label,
 )
-from latentbench.reports.sections import beta_figures, decoder_spectra, environment, latent_space
+from latentbench.reports.sections import (
+    beta_figures,
+    decoder_spectra,
+    disentanglement,
+    environment,
+    latent_space,
+)
 from latentbench.reports.side_by_side import decoder_comparison
 from latentbench.reports.table import SummaryTable, load_results, summary_table
 
@@ -185,6 +191,7 @@ def render_report(out_dir: Path | str) -> Path:
         "decoders": decoders,
         "spectra": decoder_spectra(runs_dir, runs),
         "beta": beta_figures(runs, table.higher_is_better.to_dict()),
+        "disentanglement": disentanglement(runs_dir, runs, table.higher_is_better.to_dict()),
         "latent": latent_space(runs_dir, runs),
         "environment": environment(runs_dir, runs),
         "groups": list(groups.values()),

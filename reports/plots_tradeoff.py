@@ -17,7 +17,7 @@ from latentbench.reports.figures import colour_cycle, figure_png, new_figure, pl
 from latentbench.reports.labels import arrow
 from latentbench.reports.schema import format_beta
 
-__all__ = ["LINE_COLUMNS", "metrics_vs_beta", "rate_distortion"]
+__all__ = ["LINE_COLUMNS", "line_label", "metrics_vs_beta", "per_run", "rate_distortion"]
 
 #: What one line of a β figure holds fixed: everything of a configuration except β.
 LINE_COLUMNS: tuple[str, ...] = ("dataset", "model", "decoder", "latent_dim")
@@ -25,12 +25,13 @@ _COLUMNS = 4
 _MAX_PANELS = 16
 
 
-def _line_label(key: tuple[object, ...]) -> str:
+def line_label(key: tuple[object, ...]) -> str:
+    """The legend label of a line keyed by :data:`LINE_COLUMNS`."""
     dataset, model, decoder, latent = key
     return plain_text(f"{model} · {decoder} · z={latent} ({dataset})")
 
 
-def _per_run(done: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+def per_run(done: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """One row per run with its β, line columns and the values of ``metrics``."""
     rows = done[done["metric"].isin(metrics)]
     wide = rows.pivot_table(index="run_id", columns="metric", values="value", aggfunc="first")
@@ -51,7 +52,7 @@ def rate_distortion(done: pd.DataFrame) -> bytes | None:
     """
     if done.empty:
         return None
-    frame = _per_run(done, ["rate", "distortion"])
+    frame = per_run(done, ["rate", "distortion"])
     if not {"rate", "distortion"} <= set(frame.columns):
         return None
     frame = frame.dropna(subset=["rate", "distortion"])
@@ -66,7 +67,7 @@ def rate_distortion(done: pd.DataFrame) -> bytes | None:
         ax.scatter(runs["rate"], runs["distortion"], color=colour, alpha=0.45, s=18)
         means = runs.groupby("beta", dropna=False)[["rate", "distortion"]].mean().sort_index()
         ax.plot(means["rate"], means["distortion"], "-o", color=colour, markersize=5,
-                label=_line_label(key))
+                label=line_label(key))
         for beta, point in means.iterrows():
             text = format_beta(beta)
             if text is not None:
@@ -109,7 +110,7 @@ def metrics_vs_beta(done: pd.DataFrame, directions: Mapping[str, object]) -> byt
         for key, runs in panel.groupby(list(LINE_COLUMNS), dropna=False):
             stats = runs.groupby("beta")["value"].agg(["mean", "std"]).sort_index()
             ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), fmt="-o",
-                        markersize=4, capsize=3, color=colours[key], label=_line_label(key))
+                        markersize=4, capsize=3, color=colours[key], label=line_label(key))
         direction = arrow(directions.get(metric))
         ax.set_title(plain_text(metric) + (f"  {direction}" if direction else ""),
                      loc="left", fontsize=10, fontweight="bold")

@@ -1,5 +1,5 @@
-"""The report's analysis sections that read per-run artifacts: β trade-offs, the latent space,
-decoder power spectra and the environment.
+"""The report's analysis sections that read per-run artifacts: β trade-offs, disentanglement,
+the latent space, decoder power spectra and the environment.
 
 Each function returns what its template section needs, or an empty value when the results hold
 nothing for it (no β sweep, no encoder, no ``spectrum.json``), so the section is left out.
@@ -18,13 +18,19 @@ import numpy as np
 import pandas as pd
 
 from latentbench.reports.figures import FIGURE_WIDTH_PX
+from latentbench.reports.plots_disentangle import (
+    MIPanel,
+    disentanglement_vs_reconstruction,
+    mutual_information_heatmaps,
+)
 from latentbench.reports.plots_latent import LatentPanel, latent_scatter
 from latentbench.reports.plots_spectrum import spectra_by_decoder
 from latentbench.reports.plots_tradeoff import metrics_vs_beta, rate_distortion
 from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_dir
 from latentbench.reports.schema import CONFIG_COLUMNS, RunFiles, config_label
 
-__all__ = ["beta_figures", "decoder_spectra", "environment", "latent_space"]
+__all__ = ["beta_figures", "decoder_spectra", "disentanglement", "environment",
+           "latent_space"]
 
 #: What environment.json holds, in display order, with the label shown.
 _ENVIRONMENT_FIELDS = (
@@ -64,6 +70,60 @@ def beta_figures(results: pd.DataFrame, directions: Mapping[str, object]) -> dic
                                    "Distortion against rate per run, one line per model"),
         "metrics_vs_beta": _figure(metrics_vs_beta(done, directions), "Metrics against β",
                                    "Each metric against β with seed error bars"),
+    }
+
+
+#: The results' family of the disentanglement scores (the metric registry's name for it).
+DISENTANGLEMENT_FAMILY = "disentanglement"
+
+
+def disentanglement(runs_dir: Path, results: pd.DataFrame,
+                    directions: Mapping[str, object]) -> dict[str, Any]:
+    """The disentanglement section, for results with disentanglement scores (data with
+    ground-truth factors): the scores against β, against reconstruction, and for each
+    configuration's lowest seed its factor-labelled traversals and factor × latent information.
+
+    Returns:
+        ``{}`` when no finished run has a disentanglement score; else ``vs_beta``,
+        ``tradeoff`` and ``heatmaps`` (:class:`EmbeddedImage` or ``None``), ``tradeoff_axis``
+        (the reconstruction metric drawn) and ``traversals`` (``[EmbeddedImage]``).
+    """
+    done = _done(results)
+    scores = done[done["family"].eq(DISENTANGLEMENT_FAMILY)]
+    if scores.empty:
+        return {}
+    tradeoff = disentanglement_vs_reconstruction(done)
+    panels: list[MIPanel] = []
+    traversals: list[EmbeddedImage] = []
+    for record in _first_runs(scores):
+        directory = run_dir(runs_dir, str(record["run_id"]))
+        if directory is None:
+            continue
+        label = config_label(record, with_seed=True)
+        details = (read_json(directory / RunFiles.METRICS) or {}).get("details", {})
+        panel = MIPanel.from_mig_details(label, details.get("mig") or {})
+        if panel is not None:
+            panels.append(panel)
+        path = directory / RunFiles.TRAVERSALS
+        if path.is_file():
+            captions = read_json(directory / RunFiles.IMAGES) or {}
+            image = embed_png(path.read_bytes(), title=label,
+                              caption=str(captions.get(RunFiles.TRAVERSALS, "")),
+                              alt=f"Latent traversals of {label}, labelled with factors",
+                              target_width=420)
+            if image is not None:
+                traversals.append(image)
+    return {
+        "vs_beta": _figure(metrics_vs_beta(scores, directions), "Disentanglement against β",
+                           "Each disentanglement score against β with seed error bars"),
+        "tradeoff": _figure(tradeoff[0] if tradeoff else None,
+                            "Disentanglement against reconstruction",
+                            "Disentanglement scores against reconstruction error per run"),
+        "tradeoff_axis": tradeoff[1] if tradeoff else None,
+        "heatmaps": _figure(mutual_information_heatmaps(panels),
+                            "Which latent holds which factor",
+                            "Normalised mutual information between each factor and latent"),
+        "traversals": traversals,
     }
 
 
