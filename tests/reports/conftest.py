@@ -9,7 +9,8 @@ does not write. Only the metric values and the PNG grids are made up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -289,3 +290,27 @@ def make_decoder_out(tmp_path: Path) -> Callable[..., DecoderOut]:
 def decoder_out(tmp_path_factory: pytest.TempPathFactory) -> DecoderOut:
     """The standard decoder comparison, written once per test module (tests only read it)."""
     return write_decoder_out(tmp_path_factory.mktemp("decoders") / "out")
+
+
+CHROMEDRIVER = shutil.which("chromedriver")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A headless Chromium driven by selenium through chromedriver (Debian's chromium and
+    chromium-driver, which .ci/run installs); the test skips where they are missing."""
+    if CHROMEDRIVER is None or CHROMIUM is None:
+        pytest.skip("needs Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,3000",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -117,36 +117,18 @@ def test_mi_panels_come_from_migs_details_and_refuse_malformed_ones():
         assert MIPanel.from_mig_details("run", broken) is None
 
 
-CHROMEDRIVER = shutil.which("chromedriver")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
-    CHROMEDRIVER is None or CHROMIUM is None,
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
-def test_the_section_shows_in_a_real_browser(report, run, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
+def test_the_section_shows_in_a_real_browser(run, browser):
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,3000",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMEDRIVER)), options=options)
-    try:
-        driver.get((run[1] / "report.html").resolve().as_uri())
-        driver.find_element(By.CSS_SELECTOR, 'nav a[href="#disentanglement"]').click()
-        section = driver.find_element(By.ID, "disentanglement")
-        images = section.find_elements(By.TAG_NAME, "img")
-        assert len(images) == 6
-        for image in images:  # decoded, laid out and inside the page's width
-            assert driver.execute_script("return arguments[0].naturalWidth", image) > 0
-            assert image.is_displayed() and 0 < image.size["width"] <= 1300
-        # the nav link scrolled the section's heading into view
-        top = driver.execute_script(
-            "return arguments[0].getBoundingClientRect().top", section)
-        assert abs(top) < 50
-    finally:
-        driver.quit()
+    driver = browser
+    driver.get((run[1] / "report.html").resolve().as_uri())
+    driver.find_element(By.CSS_SELECTOR, 'nav a[href="#disentanglement"]').click()
+    section = driver.find_element(By.ID, "disentanglement")
+    images = section.find_elements(By.TAG_NAME, "img")
+    assert len(images) == 6
+    for image in images:  # decoded, laid out and inside the page's width
+        assert driver.execute_script("return arguments[0].naturalWidth", image) > 0
+        assert image.is_displayed() and 0 < image.size["width"] <= 1300
+    # the nav link scrolled the section's heading into view
+    top = driver.execute_script("return arguments[0].getBoundingClientRect().top", section)
+    assert abs(top) < 50

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import platform
 import re
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -142,49 +141,31 @@ def test_report_command_writes_paper_tables(sweep: Path, capsys: pytest.CaptureF
     assert main(["report", str(sweep), "--format", "pdf"]) == 2
 
 
-CHROMEDRIVER = shutil.which("chromedriver")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
-    CHROMEDRIVER is None or CHROMIUM is None,
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
-def test_report_in_a_real_browser(sweep: Path, tmp_path: Path) -> None:
-    webdriver = pytest.importorskip("selenium.webdriver")
+def test_report_in_a_real_browser(sweep: Path, tmp_path: Path, browser) -> None:
     from selenium.webdriver.common.by import By
 
-    path = render_report(sweep)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,3000",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMEDRIVER)), options=options)
-    try:
-        driver.get(path.resolve().as_uri())
-        images = driver.find_elements(By.TAG_NAME, "img")
-        assert len(images) > 10
-        widths = [driver.execute_script("return arguments[0].naturalWidth", i) for i in images]
-        assert all(width > 0 for width in widths), widths  # every image decoded
+    driver, path = browser, render_report(sweep)
+    driver.get(path.resolve().as_uri())
+    images = driver.find_elements(By.TAG_NAME, "img")
+    assert len(images) > 10
+    widths = [driver.execute_script("return arguments[0].naturalWidth", i) for i in images]
+    assert all(width > 0 for width in widths), widths  # every image decoded
 
-        def column(index: int) -> list[str]:
-            cells = driver.find_elements(
-                By.CSS_SELECTOR, f"#summary-table tbody tr td:nth-child({index})")
-            return [cell.get_attribute("data-value") for cell in cells]
+    def column(index: int) -> list[str]:
+        cells = driver.find_elements(
+            By.CSS_SELECTOR, f"#summary-table tbody tr td:nth-child({index})")
+        return [cell.get_attribute("data-value") for cell in cells]
 
-        headers = driver.find_elements(By.CSS_SELECTOR, "#summary-table thead th")
-        names = [h.text for h in headers]
-        recon = next(i for i, name in enumerate(names) if name.startswith("recon_mse")) + 1
-        before = [float(v) for v in column(recon)]
-        assert before == sorted(before, reverse=True)  # configuration order
-        headers[recon - 1].click()
-        assert [float(v) for v in column(recon)] == sorted(before)
-        headers[recon - 1].click()
-        assert [float(v) for v in column(recon)] == sorted(before, reverse=True)
-        driver.save_screenshot(str(tmp_path / "report.png"))
-    finally:
-        driver.quit()
+    headers = driver.find_elements(By.CSS_SELECTOR, "#summary-table thead th")
+    names = [h.text for h in headers]
+    recon = next(i for i, name in enumerate(names) if name.startswith("recon_mse")) + 1
+    before = [float(v) for v in column(recon)]
+    assert before == sorted(before, reverse=True)  # configuration order
+    headers[recon - 1].click()
+    assert [float(v) for v in column(recon)] == sorted(before)
+    headers[recon - 1].click()
+    assert [float(v) for v in column(recon)] == sorted(before, reverse=True)
+    driver.save_screenshot(str(tmp_path / "report.png"))
 
 
 def test_latent_panel_titles_do_not_overlap() -> None:
