@@ -223,6 +223,24 @@ def png_grid(images: torch.Tensor, nrow: int, padding: int = 2) -> bytes:
     return buffer.getvalue()
 
 
+def write_interpolations(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec,
+                         seed: int, run_dir: Path, written: dict[str, str]) -> None:
+    """``interpolations.png``: one latent path per row, its caption added to ``written``."""
+    strips = interpolation_strips(EvalContext(model, test_images, test_images, spec.batch_size,
+                                              seed, settings=spec), rows=spec.grid_images)
+    write_bytes_atomic(run_dir / RunFiles.INTERPOLATIONS, png_grid(strips, nrow=spec.interp_steps))
+    side_channel = getattr(model, "side_channel", None)
+    if "encode" not in model.capabilities:
+        ends = "two latent draws"
+    elif side_channel:  # the path decodes codes alone, so its ends are not reconstructions
+        ends = ("the codes of two test images, decoded without the encoder's side channel "
+                f"({side_channel})")
+    else:
+        ends = "the reconstructions of two test images"
+    written[RunFiles.INTERPOLATIONS] = (f"each row: {spec.interp_steps} decodes along a "
+                                     f"{spec.interp_path} path between {ends}")
+
+
 @torch.no_grad()
 def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, seed: int,
                  run_dir: Path, test_labels: torch.Tensor | None = None,
@@ -249,18 +267,8 @@ def write_images(model: LatentModel, test_images: torch.Tensor, spec: EvalSpec, 
         nrow = max(1, round(spec.samples**0.5))
         write_bytes_atomic(run_dir / RunFiles.SAMPLES, png_grid(samples, nrow=nrow))
         written[RunFiles.SAMPLES] = model.sampling
-    strips = interpolation_strips(EvalContext(model, test_images, test_images, spec.batch_size,
-                                              seed, settings=spec), rows=spec.grid_images)
-    write_bytes_atomic(run_dir / RunFiles.INTERPOLATIONS, png_grid(strips, nrow=spec.interp_steps))
-    if "encode" not in model.capabilities:
-        ends = "two latent draws"
-    elif side_channel:  # the path decodes codes alone, so its ends are not reconstructions
-        ends = ("the codes of two test images, decoded without the encoder's side channel "
-                f"({side_channel})")
-    else:
-        ends = "the reconstructions of two test images"
-    written[RunFiles.INTERPOLATIONS] = (f"each row: {spec.interp_steps} decodes along a "
-                                     f"{spec.interp_path} path between {ends}")
+    if "decode" in model.capabilities:  # a generator-only model has no latent paths
+        write_interpolations(model, test_images, spec, seed, run_dir, written)
     written.update(write_latent_artifacts(model, test_images, test_labels, samples,
                                           spec.batch_size, run_dir, latent_labels))
     write_json_atomic(run_dir / RunFiles.IMAGES, written)

@@ -107,17 +107,19 @@ def command_list(args: argparse.Namespace) -> int:
 # --- the other handlers ----------------------------------------------------------------------
 
 
-def command_run(args: argparse.Namespace) -> int:
+def run_and_report(suite_of: Callable[[], Any], args: argparse.Namespace,
+                   adds: bool = False) -> int:
+    """Run the suite ``suite_of()`` builds into ``args.out`` (default ``runs/<suite>``) with
+    the executor options of ``args``, then write the report; exit 1 when a run failed."""
     from latentbench.benchmarks.executors import ExecutorOptions
     from latentbench.benchmarks.results import run_label
     from latentbench.benchmarks.storage import reports_full_disk
-    from latentbench.benchmarks.suite import load_suite
     from latentbench.benchmarks.sweep import run_suite
     from latentbench.reports import render_report
 
     @reports_full_disk
     def run() -> int:
-        suite = load_suite(args.suite)
+        suite = suite_of()
         device = args.device
         out_dir = Path(args.out) if args.out else Path("runs") / suite.name
         print(f"latentbench: suite {suite.name!r}, {len(suite.runs)} runs on {device} "
@@ -125,7 +127,7 @@ def command_run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         options = ExecutorOptions(workers=args.workers, scheduler=args.scheduler)
         results = run_suite(suite, out_dir, device, args.executor, options,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, adds=adds)
         report = render_report(out_dir)
         failed = [run_label(config) for config, outcome in results if outcome.status != "done"]
         print(f"latentbench: {len(results) - len(failed)} done, {len(failed)} failed in "
@@ -134,6 +136,28 @@ def command_run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
 
     return run()
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from latentbench.benchmarks.suite import load_suite
+
+    return run_and_report(lambda: load_suite(args.suite), args)
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from latentbench.benchmarks.one_run import eval_suite, parse_setting
+
+    return run_and_report(lambda: eval_suite(args.model, args.dataset, args.weights,
+                                             [parse_setting(s) for s in args.set]), args,
+                          adds=True)
+
+
+def command_score(args: argparse.Namespace) -> int:
+    from latentbench.benchmarks.one_run import parse_setting, score_suite
+
+    return run_and_report(lambda: score_suite(args.samples, args.dataset, args.count,
+                                              [parse_setting(s) for s in args.set]), args,
+                          adds=True)
 
 
 def command_report(args: argparse.Namespace) -> int:
@@ -252,11 +276,46 @@ def _positive_int(text: str) -> int:
 
 
 def _run_arguments(run: argparse.ArgumentParser) -> None:
-    from latentbench.benchmarks.executors import EXECUTORS
-
     run.add_argument("suite", nargs="?", default=DEFAULT_SUITE,
                      help=f"shipped suite name or path to a .toml file (default {DEFAULT_SUITE})")
     run.add_argument("--out", help="output folder (default runs/<suite>)")
+    _execution_arguments(run)
+    run.set_defaults(handler=command_run)
+
+
+def _one_run_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("--dataset", required=True, help="a dataset of `latentbench list "
+                                                         "datasets`")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting as in a suite file: model.latent_dim=8, "
+                             "model.options.path=DIR, eval.fake_samples=500, seed=1 "
+                             "(repeatable; values are TOML, or plain text)")
+    parser.add_argument("--out", help=f"output folder (default {default_out}); an existing "
+                                      f"results folder keeps its runs and gains this one")
+    _execution_arguments(parser)
+
+
+def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a model of `latentbench list models`, or "
+                                      "package.module:Class")
+    parser.add_argument("--weights", help="a state_dict file to load (weights_only=True)")
+    _one_run_arguments(parser, "runs/eval")
+    parser.set_defaults(handler=command_eval)
+
+
+def _score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("samples", help="a .npy/.npz/.pt tensor [N, C, H, W] (uint8 0-255 or "
+                                        "float 0-1) or a folder of PNG/JPEG images")
+    parser.add_argument("--count", type=_positive_int,
+                        help="samples to score, the first ones (default: as many as the "
+                             "test set, the count suites score models at, or all when fewer)")
+    _one_run_arguments(parser, "runs/score")
+    parser.set_defaults(handler=command_score)
+
+
+def _execution_arguments(run: argparse.ArgumentParser) -> None:
+    from latentbench.benchmarks.executors import EXECUTORS
+
     # Checked by the executor registry, not by argparse, for a one-line error naming the field.
     run.add_argument("--executor", default="local",
                      help=f"where runs execute: {', '.join(sorted(EXECUTORS))} (default local: "
@@ -270,7 +329,6 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
                                          "(--executor dask), e.g. tcp://host:8786")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    run.set_defaults(handler=command_run)
 
 
 def _report_arguments(report: argparse.ArgumentParser) -> None:
@@ -311,6 +369,9 @@ def _list_arguments(listing: argparse.ArgumentParser) -> None:
 #: that they agree) and what adds the command's arguments when it is parsed.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": ("run a suite (resumes when run again)", _run_arguments),
+    "eval": ("score a model trained elsewhere (weights, pythae folder) without training",
+             _eval_arguments),
+    "score": ("score a file or folder of samples on the sample metrics", _score_arguments),
     "report": ("rebuild report.html from a results folder", _report_arguments),
     "features": ("feature extractors of FID/KID/PRDC", _features_arguments),
     "list": ("list registered names", _list_arguments),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from latentbench.benchmarks.data.registry import DataSpec
+from latentbench.benchmarks.model_files import file_digests
 from latentbench.metrics.context import EvalSettings
 from latentbench.models.protocol import ModelSpec
 from latentbench.models.registry import InputError, check_int, check_number
@@ -28,7 +29,8 @@ class TrainSpec:
     """The ``[train]`` section: Adam on the model's loss for ``epochs`` passes over the data.
 
     Attributes:
-        epochs: passes over the training split.
+        epochs: passes over the training split; 0 scores the model as built (with
+            ``model.weights``: as loaded), without training.
         batch_size: images per optimiser step.
         lr: Adam learning rate.
         checkpoint_seconds: write a checkpoint at the end of an epoch once this many seconds
@@ -43,7 +45,8 @@ class TrainSpec:
     checkpoint_seconds: float = 30.0
 
     def __post_init__(self) -> None:
-        _positive(self, "train", ("epochs", "batch_size", "lr"))
+        _positive(self, "train", ("batch_size", "lr"))
+        check_int(self.epochs, "train.epochs", minimum=0)
         check_number(self.checkpoint_seconds, "train.checkpoint_seconds", minimum=0)
 
 
@@ -77,7 +80,8 @@ class EvalSpec(EvalSettings):
 ADDED_FIELDS: dict[str, dict[str, Any]] = {
     "data": {"binarize": "none"},
     "eval": {"iwae_images": None, "factor_points": 10_000, "factor_test_points": 5_000},
-    "model": {"alpha": None, "gamma": None, "capacity": None, "capacity_steps": None},
+    "model": {"alpha": None, "gamma": None, "capacity": None, "capacity_steps": None,
+              "weights": None},
 }
 
 
@@ -104,11 +108,21 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """A short hash of everything that determines the result (not the suite's name)."""
+        """A short hash of everything that determines the result (not the suite's name); the
+        files a model is read from enter as their contents' sha256."""
         payload = {k: without_added_defaults(k, v) if isinstance(v, dict) else v
                    for k, v in self.to_dict().items() if k != "suite"}
         # How often checkpoints are written does not change what is trained.
         del payload["train"]["checkpoint_seconds"]
+        # Files the model is read from count by their contents, not where they lie: a new
+        # weights file is a new run, a moved one the same run.
+        for where, digest in file_digests(self.model).items():
+            section, _, name = where.partition(".")
+            table = payload[section]
+            if name.startswith("options."):
+                table = table["options"]
+                name = name.removeprefix("options.")
+            table[name] = f"sha256:{digest}"
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -22,14 +22,14 @@ import sys
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from latentbench.benchmarks.cache import cache_dir
 from latentbench.benchmarks.config import RunConfig
 from latentbench.benchmarks.evaluate import evaluate
 from latentbench.benchmarks.extractors import default_extractor
 from latentbench.metrics.features import FeatureExtractor
-from latentbench.models.protocol import LatentModel, LossTerms
+from latentbench.models.generator import ImageSequence
 from latentbench.reports.atomic import write_json_atomic
 from latentbench.reports.schema import (
     REFERENCE_MODEL,
@@ -40,7 +40,7 @@ from latentbench.reports.schema import (
 
 __all__ = [
     "REFERENCE_METRICS",
-    "RealImages",
+    "real_images",
     "reference_metrics",
     "reference_run_id",
     "suite_references",
@@ -53,30 +53,10 @@ REFERENCE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage",
 _CACHE_VERSION = 2
 
 
-class RealImages(LatentModel):
+def real_images(images: Tensor) -> ImageSequence:
     """A "model" whose samples are the given real images, in order: the reference's samples."""
-
-    capabilities = frozenset({"sample"})
-    latent_dim = 1
-    sampling = "real training images that are not the test set (the real-data reference)"
-
-    def __init__(self, images: Tensor) -> None:
-        super().__init__()
-        self.images, self.cursor = images, 0
-        self.anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # gives it a device
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        if self.cursor + n > len(self.images):
-            raise ValueError(f"only {len(self.images)} held-out real images for the reference")
-        out = self.images[self.cursor:self.cursor + n]
-        self.cursor += n
-        return out.to(self.device)
-
-    def decode(self, z: Tensor) -> Tensor:
-        raise NotImplementedError("real images have no decoder")
-
-    def loss(self, x: Tensor) -> LossTerms:
-        raise NotImplementedError("real images are not trained")
+    return ImageSequence(images, "real training images that are not the test set (the real-data "
+                                 "reference)")
 
 
 def _reference_spec(config: RunConfig) -> RunConfig:
@@ -130,7 +110,7 @@ def reference_metrics(config: RunConfig, train_images: Tensor, test_images: Tens
                          f"the training split has {len(train_images)}")
     order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))
     held_out, rest = train_images[order[:count]], train_images[order[count:]]
-    result = evaluate(RealImages(held_out), test_images, rest, spec.eval, seed=0,
+    result = evaluate(real_images(held_out), test_images, rest, spec.eval, seed=0,
                       dataset=config.data.dataset,
                       default_extractors=(default_extractor(config.data.dataset),),
                       load_extractor=load_extractor, binarize=config.data.binarize)

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from latentbench.benchmarks.config import RunConfig
+from latentbench.benchmarks.model_files import file_digests
 from latentbench.benchmarks.reference import reference_run_id
 from latentbench.benchmarks.run import RunOutcome
 from latentbench.metrics.registry import parse_key
@@ -23,6 +24,7 @@ from latentbench.reports.schema import (
     STATUS_DONE,
     MetricsDocument,
     config_label,
+    read_results_csv,
     results_frame_dtypes,
 )
 
@@ -40,11 +42,25 @@ def effective_beta(config: RunConfig) -> float:
 
 
 def config_record(config: RunConfig) -> dict[str, Any]:
-    """The columns of results.csv that identify ``config``'s run."""
+    """The columns of results.csv that identify ``config``'s run.
+
+    What was scored, as the model class says (:meth:`~LatentModel.identity`: a pythae model is
+    ``pythae:VAE`` with its own latent size). A model read from files is named with the first 8
+    hex digits of their sha256 — ``vae (weights 3f2a9c1e)``, ``pythae:VAE (5d01aa2e)``,
+    ``samples:gan.npy (0b7c3f19)`` — so a table keeps weights scored as loaded apart from a run
+    trained here, and two folders or sample files apart from each other.
+    """
+    identity = {"model": config.model.name, "beta": effective_beta(config),
+                **model_class(config.model.name).identity(config.model)}
+    digests = file_digests(config.model)
+    if "model.weights" in digests:
+        identity["model"] = f"{identity['model']} (weights {digests['model.weights'][:8]})"
+    elif digests:  # a pythae folder, a sample file: two of them never merge into one row
+        identity["model"] = f"{identity['model']} ({next(iter(digests.values()))[:8]})"
     return {"run_id": config.run_id, "suite": config.suite, "dataset": config.data.dataset,
-            "model": config.model.name, "decoder": config.model.decoder,
-            "beta": effective_beta(config), "latent_dim": config.model.latent_dim,
-            "seed": config.seed}
+            "model": identity["model"], "decoder": identity["decoder"],
+            "beta": math.nan if identity["beta"] is None else identity["beta"],
+            "latent_dim": identity["latent_dim"], "seed": config.seed}
 
 
 def run_label(config: RunConfig) -> str:
@@ -86,10 +102,30 @@ def results_frame(runs: list[tuple[RunConfig, RunOutcome]],
     return results_frame_dtypes(pd.DataFrame(rows))
 
 
+def rows_to_keep(path: Path, suite: str, keep_all: bool) -> pd.DataFrame | None:
+    """The rows of an existing ``results.csv`` that a command writing into the same folder
+    keeps: with ``keep_all`` (``latentbench eval`` and ``score``, which add one run to a
+    folder) every row; otherwise (``latentbench run``) the rows of other suites, so that runs
+    added by ``eval``/``score`` survive a rerun of the suite while a suite's own runs that its
+    file no longer holds are dropped. ``None`` without a readable file."""
+    if not path.is_file():
+        return None
+    try:
+        existing = read_results_csv(path)
+    except (ValueError, UnicodeDecodeError):  # another version's file: replaced, as before
+        return None
+    return existing if keep_all else existing[existing["suite"].ne(suite).fillna(True)]
+
+
 def write_results(path: Path, runs: list[tuple[RunConfig, RunOutcome]],
-                  references: list[tuple[RunConfig, MetricsDocument]] = ()) -> pd.DataFrame:
-    """Write ``results.csv`` (the reference rows first, then the runs) atomically and return
-    the frame."""
+                  references: list[tuple[RunConfig, MetricsDocument]] = (),
+                  kept: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write ``results.csv`` (the reference rows first, then the runs, then the ``kept`` rows
+    of earlier commands whose run ids these do not have) atomically and return the frame."""
     frame = results_frame(runs, references)
+    if kept is not None and len(kept):
+        kept = kept[~kept["run_id"].isin(set(frame["run_id"]))]
+        if len(kept):
+            frame = results_frame_dtypes(pd.concat([frame, kept], ignore_index=True))
     write_text_atomic(path, frame.to_csv(index=False))
     return frame

@@ -25,11 +25,14 @@ from latentbench.benchmarks.environment import environment_info
 from latentbench.benchmarks.evaluate import check_metric_names, evaluate, plan_metrics
 from latentbench.benchmarks.extractors import default_extractor, resolve_extractor
 from latentbench.benchmarks.feature_cache import RealFeatureCache
+from latentbench.benchmarks.model_files import load_weights
 from latentbench.benchmarks.run_folder import RunFolder
 from latentbench.benchmarks.storage import save_torch_atomic
 from latentbench.benchmarks.train import train
 from latentbench.metrics.features import FeatureExtractor, FeatureOptions
 from latentbench.models import build_model
+from latentbench.models.generator import ImageSequence
+from latentbench.models.protocol import LatentModel
 from latentbench.models.registry import InputError
 from latentbench.reports.schema import STATUS_DONE, STATUS_FAILED, EvalTimings, RunFiles
 
@@ -67,27 +70,50 @@ def extractor_loader(config: RunConfig) -> Callable[[str], FeatureExtractor]:
 
 def planned_extractors(config: RunConfig) -> list[str]:
     """The feature extractors ``config``'s evaluation will use (for any model)."""
-    capabilities = frozenset({"encode", "variational", "sample", "factors"})
+    capabilities = frozenset({"encode", "variational", "sample", "decode", "factors"})
     planned = plan_metrics(config.eval, capabilities, config.data.dataset,
                            (default_extractor(config.data.dataset),))
     return list(dict.fromkeys(p.extractor for p in planned if p.extractor is not None))
 
 
+def build_run_model(config: RunConfig, image_shape: tuple[int, int, int]) -> LatentModel:
+    """``config``'s model for images of ``image_shape``, with ``model.weights`` loaded.
+
+    Raises:
+        InputError: the model cannot be built, its weights do not fit it, or a model scored as
+            loaded (``trained_here = False``) is asked to train.
+    """
+    model = build_model(config.model, image_shape)
+    if not model.trained_here and config.train.epochs:
+        raise InputError(f"train.epochs: model {config.model.name!r} is scored as loaded, not "
+                         f"trained by latentbench; set train.epochs = 0")
+    if config.model.weights is not None:
+        load_weights(model, config.model.weights)
+    return model
+
+
 def preflight(config: RunConfig) -> None:
-    """Check a config fully before anything is trained: data loads, model builds, metrics and
-    feature extractors exist (an extractor trained for a dataset is trained here, once).
+    """Check a config fully before anything is trained: data loads, model builds (and its
+    weights load), metrics and feature extractors exist (an extractor trained for a dataset is
+    trained here, once), a set of samples holds as many as the evaluation takes.
 
     Raises:
         InputError: the first problem found, naming its field.
     """
     data = cached_dataset(config.data)
     try:
-        build_model(config.model, data.image_shape)
+        model = build_run_model(config, data.image_shape)
     except (RuntimeError, MemoryError, OverflowError) as err:  # torch cannot allocate the layers
         raise InputError(f"model: cannot build {config.model.name!r} with latent_dim "
                          f"{config.model.latent_dim}, width {config.model.width}, hidden "
                          f"{config.model.hidden} ({type(err).__name__}: "
                          f"{' '.join(str(err).split())[:200]})") from None
+    if isinstance(model, ImageSequence):
+        wanted = config.eval.fake_samples or len(data.test)
+        if wanted > len(model.images):
+            raise InputError(f"eval.fake_samples: the evaluation takes {wanted} samples, "
+                             f"{config.model.options.get('path', 'the set')} holds "
+                             f"{len(model.images)}; set eval.fake_samples <= {len(model.images)}")
     check_metric_names(config.eval)
     load = extractor_loader(config)
     for name in planned_extractors(config):
@@ -110,7 +136,7 @@ def execute_run(config: RunConfig, out_dir: Path, device: torch.device,
     folder.write_json(RunFiles.CONFIG, config.to_dict())
     data = cached_dataset(config.data)
     torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
-    model = build_model(config.model, data.image_shape).to(device)
+    model = build_run_model(config, data.image_shape).to(device)
 
     outcome = train(model, data.train, config.train, config.seed, folder.checkpoint,
                     progress=progress, epoch_images=data.train_epoch if data.dynamic else None)

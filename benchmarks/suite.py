@@ -19,6 +19,7 @@ from typing import Any
 
 from latentbench.benchmarks import shipped_suite_file, shipped_suites
 from latentbench.benchmarks.config import SECTIONS, RunConfig, coerce, config_from_tables
+from latentbench.benchmarks.model_files import resolve_model_paths
 from latentbench.models.registry import InputError, did_you_mean
 
 TOP_LEVEL = {"suite", "grid", "seed", *SECTIONS}
@@ -43,6 +44,14 @@ class Suite:
 def in_file(source: str, err: InputError) -> InputError:
     """``err`` with its message prefixed by ``source:`` (the file the bad input is in)."""
     return InputError(f"{source}: {err}" if source else str(err))
+
+
+def suite_folder(name_or_path: str) -> Path:
+    """The folder relative paths in a suite are resolved against: the suite file's, or the
+    working directory for a shipped suite."""
+    if name_or_path.endswith(".toml") or "/" in name_or_path:
+        return Path(name_or_path).resolve().parent
+    return Path.cwd()
 
 
 def read_suite_text(name_or_path: str) -> tuple[str, str, str]:
@@ -79,7 +88,8 @@ def load_suite(name_or_path: str) -> Suite:
     except tomllib.TOMLDecodeError as err:  # its text ends "(at line L, column C)"
         raise InputError(f"{source}: not valid TOML: {err}") from None
     try:
-        return replace(expand_suite(table, default_name), source=source)
+        return replace(expand_suite(table, default_name, suite_folder(name_or_path)),
+                       source=source)
     except InputError as err:
         raise in_file(source, err) from None
 
@@ -98,8 +108,12 @@ def check_suite_name(name: str) -> str:
     return name
 
 
-def expand_suite(table: dict[str, Any], default_name: str = "custom") -> Suite:
+def expand_suite(table: dict[str, Any], default_name: str = "custom",
+                 folder: Path | None = None) -> Suite:
     """Expand a parsed suite table into its runs (see the module docstring).
+
+    Relative paths of files a model is read from (``model.weights``, a pythae folder, a file
+    of samples) are made absolute against ``folder`` (default: the working directory).
 
     Raises:
         InputError: the only error a table of any content raises, naming the field.
@@ -126,6 +140,7 @@ def expand_suite(table: dict[str, Any], default_name: str = "custom") -> Suite:
         for key, value in zip(grid, point, strict=True):
             _apply(tables, key, value)
         config = config_from_tables(name, tables)
+        config = replace(config, model=resolve_model_paths(config.model, folder or Path.cwd()))
         runs.setdefault(config.run_id, config)
     return Suite(name=name, description=description, runs=tuple(runs.values()))
 

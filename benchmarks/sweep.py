@@ -24,7 +24,7 @@ from latentbench.benchmarks.executors import (
     run_task,
 )
 from latentbench.benchmarks.reference import suite_references
-from latentbench.benchmarks.results import run_label, write_results
+from latentbench.benchmarks.results import rows_to_keep, run_label, write_results
 from latentbench.benchmarks.run import RunOutcome, execute_run, preflight
 from latentbench.benchmarks.run_folder import RunFolder
 from latentbench.benchmarks.storage import is_disk_full
@@ -119,8 +119,8 @@ def write_suite_file(out_dir: Path, name: str, description: str) -> None:
 
 
 def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str = "local",
-              options: ExecutorOptions | None = None,
-              progress: bool = True) -> list[tuple[RunConfig, RunOutcome]]:
+              options: ExecutorOptions | None = None, progress: bool = True,
+              adds: bool = False) -> list[tuple[RunConfig, RunOutcome]]:
     """Run every run of ``suite`` on the executor registered as ``executor``.
 
     Executor options and all configs are checked before anything is submitted (bad input costs
@@ -138,6 +138,10 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
         options: ``--workers`` and ``--scheduler``; without either, the pool is sized by
             :func:`~latentbench.benchmarks.executors.default_workers`.
         progress: show a progress bar over runs (and per-epoch bars of in-process runs).
+        adds: the suite adds its runs to a folder (``latentbench eval`` and ``score``): every
+            row of an existing ``results.csv`` is kept, and an existing ``suite.json`` (the
+            report's heading) too. Otherwise the rows of other suites are kept
+            (:func:`~latentbench.benchmarks.results.rows_to_keep`).
 
     Returns:
         ``(config, outcome)`` for every run, in suite order; failed runs included.
@@ -158,7 +162,9 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
     if out_dir.is_dir():  # a killed command's half-written results.csv or report.html
         remove_stray_temporaries(out_dir)
     total = len(suite.runs)
-    write_suite_file(out_dir, suite.name, suite.description)
+    if not (adds and (out_dir / SUITE_FILE).is_file()):
+        write_suite_file(out_dir, suite.name, suite.description)
+    kept = rows_to_keep(out_dir / RESULTS_FILE, suite.name, keep_all=adds)
     references = suite_references(list(suite.runs))
     outcomes: dict[int, RunOutcome] = {}
     # Open the executor (start processes, connect) before the bar, so that a scheduler that
@@ -177,7 +183,8 @@ def run_suite(suite: Suite, out_dir: Path, device: torch.device, executor: str =
             sys.stdout.flush()  # one line per run shows up at once in CI logs and pipes, too
             bar.update(1)
             write_results(out_dir / RESULTS_FILE,
-                          [(suite.runs[i], outcomes[i]) for i in sorted(outcomes)], references)
+                          [(suite.runs[i], outcomes[i]) for i in sorted(outcomes)], references,
+                          kept)
 
         pending: deque[int] = deque()
         for index, config in enumerate(suite.runs):

@@ -81,6 +81,9 @@ def train(model: LatentModel, train_images: torch.Tensor, spec: TrainSpec, seed:
     (``data.binarize = "dynamic"``: a new Bernoulli draw per epoch, a function of the epoch, so
     a resumed run sees the same draws).
     """
+    if spec.epochs == 0:  # scored as built or loaded: no optimiser, no checkpoint
+        model.eval()
+        return TrainOutcome()
     device = model.device
     images = train_images.to(device)
     # Before the resume, so that a checkpoint's state replaces whatever the hook sets.

@@ -414,7 +414,7 @@ def _path_score(ctx: EvalContext, extractor: str, score: Callable[[Tensor], Tens
 
 
 @register_metric("interp_smoothness", higher_is_better=False, family="interpolation", unit="ratio",
-                 feature_space=True)
+                 needs={"decode"}, feature_space=True)
 def interp_smoothness(ctx: EvalContext, extractor: str) -> Score:
     """Largest feature step over the path's length, minus 1/(T − 1): 0 = uniform motion.
 
@@ -426,7 +426,7 @@ def interp_smoothness(ctx: EvalContext, extractor: str) -> Score:
 
 
 @register_metric("interp_straightness", higher_is_better=False, family="interpolation",
-                 unit="ratio", feature_space=True)
+                 needs={"decode"}, unit="ratio", feature_space=True)
 def interp_straightness(ctx: EvalContext, extractor: str) -> Score:
     """Feature path length over the endpoints' feature distance: 1 = straight.
 
@@ -480,8 +480,8 @@ def _ppl_details(ctx: EvalContext) -> dict[str, Any]:
             "endpoints": "latent draws (sample_latent)"}
 
 
-@register_metric("ppl", higher_is_better=False, family="interpolation", needs={"sample"},
-                 unit="squared feature dist", feature_space=True)
+@register_metric("ppl", higher_is_better=False, family="interpolation",
+                 needs={"sample", "decode"}, unit="squared feature dist", feature_space=True)
 def ppl(ctx: EvalContext, extractor: str) -> Score:
     r"""Perceptual path length: mean squared feature speed along latent paths (StyleGAN).
 
@@ -513,7 +513,8 @@ def ppl(ctx: EvalContext, extractor: str) -> Score:
                           "std_error_method": "std of the kept per-pair values (n − 1) / √kept"})
 
 
-@register_metric("ppl_ratio", higher_is_better=False, family="interpolation", needs={"sample"},
+@register_metric("ppl_ratio", higher_is_better=False, family="interpolation",
+                 needs={"sample", "decode"},
                  unit="ratio", feature_space=True)
 @torch.no_grad()
 def ppl_ratio(ctx: EvalContext, extractor: str) -> Score:
@@ -575,7 +576,7 @@ def decoded_midpoints(ctx: EvalContext) -> Tensor:
 
 
 @register_metric("interp_fid", higher_is_better=False, family="interpolation",
-                 feature_space=True)
+                 needs={"decode"}, feature_space=True)
 def interp_fid(ctx: EvalContext, extractor: str) -> Score:
     """FID of decoded interpolation midpoints (t = ½) against the test images.
 

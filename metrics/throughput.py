@@ -54,7 +54,8 @@ def _measured(ctx: EvalContext, measure: Callable[[Tensor], float]) -> float:
         return measure(_metric_batch(ctx))
 
 
-@register_metric("train_img_s", family="cost", higher_is_better=True, unit="img/s", default=False)
+@register_metric("train_img_s", family="cost", needs=("decode",), higher_is_better=True,
+                 unit="img/s", default=False)
 def train_img_s(ctx: EvalContext) -> float:
     """Training images per second (forward, backward, optimiser step) at the eval batch size."""
     return _measured(ctx, lambda x: measure_training(ctx.model, x, METRIC_OPTIONS).timing.img_s)
@@ -67,7 +68,8 @@ def encode_img_s(ctx: EvalContext) -> float:
     return _measured(ctx, lambda x: measure_encode(ctx.model, x, METRIC_OPTIONS).img_s)
 
 
-@register_metric("decode_img_s", family="cost", higher_is_better=True, unit="img/s", default=False)
+@register_metric("decode_img_s", family="cost", needs=("decode",), higher_is_better=True,
+                 unit="img/s", default=False)
 def decode_img_s(ctx: EvalContext) -> float:
     """Codes z ~ N(0, I) decoded per second at the eval batch size."""
 
@@ -78,13 +80,15 @@ def decode_img_s(ctx: EvalContext) -> float:
     return _measured(ctx, measure)
 
 
-@register_metric("latency_ms", family="cost", higher_is_better=False, unit="ms", default=False)
+@register_metric("latency_ms", family="cost", needs=("decode",), higher_is_better=False,
+                 unit="ms", default=False)
 def latency_ms(ctx: EvalContext) -> float:
     """Milliseconds for one image: encode and decode, or decode alone without an encoder."""
     return _measured(ctx, lambda x: measure_latency(ctx.model, x[:1], METRIC_OPTIONS).median_ms)
 
 
-@register_metric("peak_mem_mb", family="cost", higher_is_better=False, unit="MiB", default=False)
+@register_metric("peak_mem_mb", family="cost", needs=("decode",), higher_is_better=False,
+                 unit="MiB", default=False)
 def peak_mem_mb(ctx: EvalContext) -> float:
     """Peak memory a training step adds at the eval batch size (weights copy, grads, state)."""
     return _measured(ctx, lambda x: measure_training(
@@ -97,7 +101,8 @@ def params(ctx: EvalContext) -> float:
     return float(parameter_count(ctx.model))
 
 
-@register_metric("flops_per_img", family="cost", higher_is_better=False, unit="FLOP")
+@register_metric("flops_per_img", family="cost", needs=("decode",), higher_is_better=False,
+                 unit="FLOP")
 def flops_per_img(ctx: EvalContext) -> float:
     """FLOPs of one forward pass of the training loss per image (matmuls and convolutions)."""
     return _measured(ctx, lambda x: loss_forward_flops(ctx.model, x))

@@ -4,11 +4,12 @@ math.
 Importing this package registers every built-in model, encoder, decoder and likelihood.
 """
 
-from latentbench.models import annealed_vae, autoencoder, btcvae, gan, vae
+from latentbench.models import annealed_vae, autoencoder, btcvae, gan, pythae_model, sample_set, vae
 from latentbench.models.custom import ModuleVAE
 from latentbench.models.decoders import DECODERS
 from latentbench.models.encoders import ENCODERS
 from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.generator import GeneratorModel, ImageSequence
 from latentbench.models.likelihoods import LIKELIHOODS
 from latentbench.models.protocol import LatentModel, LossTerms, ModelSpec, Posterior
 from latentbench.models.registry import InputError, Registry
@@ -19,6 +20,8 @@ __all__ = [
     "ENCODERS",
     "LIKELIHOODS",
     "MODELS",
+    "GeneratorModel",
+    "ImageSequence",
     "InputError",
     "LatentModel",
     "LossTerms",
@@ -32,6 +35,8 @@ __all__ = [
     "build_model",
     "gan",
     "kl_normal",
+    "pythae_model",
     "reparameterize",
+    "sample_set",
     "vae",
 ]

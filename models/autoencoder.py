@@ -84,7 +84,7 @@ class Autoencoder(EncoderDecoderModel):
     """
 
     summary = "deterministic autoencoder; samples from a Gaussian fitted to training codes"
-    capabilities = frozenset({"encode", "sample"})
+    capabilities = frozenset({"encode", "sample", "decode"})
     sampling = "decoded from z drawn from a Gaussian fitted to the training codes (no prior)"
 
     def __init__(self, spec: ModelSpec, image_shape: tuple[int, int, int]) -> None:
@@ -119,9 +119,19 @@ class Autoencoder(EncoderDecoderModel):
     def calibrate(self, train_images: Tensor, batch_size: int) -> None:
         """Fit the sampling Gaussian N(m, S) to the codes of ``train_images``."""
         codes = torch.cat([self.encode(batch.to(self.device)).mean
-                           for batch in train_images.split(batch_size)]).double()
-        cov = torch.cov(codes.T).reshape(self.latent_dim, self.latent_dim)
-        # A small ridge keeps the Cholesky defined when some code dimensions are unused.
-        cov += 1e-6 * torch.eye(self.latent_dim, dtype=cov.dtype, device=cov.device)
-        self.code_mean.copy_(codes.mean(dim=0))
-        self.code_scale_tril.copy_(torch.linalg.cholesky(cov))
+                           for batch in train_images.split(batch_size)])
+        mean, scale_tril = fit_gaussian(codes)
+        self.code_mean.copy_(mean)
+        self.code_scale_tril.copy_(scale_tril)
+
+
+def fit_gaussian(codes: Tensor) -> tuple[Tensor, Tensor]:
+    """The mean ``m`` and Cholesky factor ``L`` (``S = L Lᵀ``) of the Gaussian fitted to
+    ``codes`` ``[N, d]`` (N ≥ 2), in float64: the sampling distribution of a model without a
+    prior (an autoencoder, here or loaded from pythae)."""
+    codes = codes.double()
+    dim = codes.shape[1]
+    cov = torch.cov(codes.T).reshape(dim, dim)
+    # A small ridge keeps the Cholesky defined when some code dimensions are unused.
+    cov += 1e-6 * torch.eye(dim, dtype=cov.dtype, device=cov.device)
+    return codes.mean(dim=0), torch.linalg.cholesky(cov)

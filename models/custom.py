@@ -45,7 +45,8 @@ class ModuleVAE(LatentModel):
             ``bernoulli``, ``gaussian``, ``gaussian-learned`` or ``continuous-bernoulli``.
         sigma: σ of the Gaussian likelihoods (the starting σ of ``gaussian-learned``).
         variational: ``True`` for a Gaussian posterior (capabilities ``encode``, ``variational``,
-            ``sample``), ``False`` for a deterministic code (``encode``, ``sample``).
+            ``sample``, ``decode``), ``False`` for a deterministic code (``encode``, ``sample``,
+            ``decode``).
 
     Raises:
         InputError: unknown likelihood, a bad ``latent_dim``, ``beta`` or ``sigma``, or a
@@ -64,7 +65,7 @@ class ModuleVAE(LatentModel):
         ...                   nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4))),
         ...                   latent_dim=2)
         >>> sorted(model.capabilities)
-        ['encode', 'sample', 'variational']
+        ['decode', 'encode', 'sample', 'variational']
     """
 
     summary = "VAE / AE from user encoder and decoder modules (a plug-in base class)"
@@ -90,8 +91,8 @@ class ModuleVAE(LatentModel):
         self.likelihood = LIKELIHOODS.get(likelihood)(spec)
         self.pixel_likelihood = likelihood
         # An instance attribute shadows the class default, so one class serves both kinds.
-        self.capabilities = frozenset({"encode", "variational", "sample"} if variational
-                                      else {"encode", "sample"})
+        self.capabilities = frozenset({"encode", "variational", "sample", "decode"}
+                                      if variational else {"encode", "sample", "decode"})
         if not variational:
             self.sampling = "decoded from z ~ N(0, I); a deterministic encoder has no prior"
 
@@ -178,12 +179,19 @@ class ModuleVAE(LatentModel):
 
     def loss(self, x: Tensor) -> LossTerms:
         """``recon + β·KL`` on batch ``x`` (``recon`` alone when not variational)."""
-        posterior = self.encode(x)
-        if posterior.logvar is None:
-            recon = self.reconstruction_nll(self.decode(posterior.mean), x).mean()
-            return LossTerms(loss=recon, parts={"recon": recon})
-        z = reparameterize(posterior.mean, posterior.logvar)
-        recon = self.reconstruction_nll(self.decode(z), x).mean()
-        kl = kl_normal(posterior.mean, posterior.logvar).mean()
-        return LossTerms(loss=recon + self.beta * kl, parts={"recon": recon, "kl": kl})
+        return beta_vae_loss(self, x, self.beta)
+
+
+def beta_vae_loss(model: LatentModel, x: Tensor, beta: float) -> LossTerms:
+    """``recon + β·KL(q(z|x) ‖ N(0, I))`` on batch ``x`` with one reparameterised draw, or
+    ``recon`` at the code when ``model.encode`` gives no ``logvar`` (an autoencoder); both
+    terms in the latentbench loss convention, averaged over the batch."""
+    posterior = model.encode(x)
+    if posterior.logvar is None:
+        recon = model.reconstruction_nll(model.decode(posterior.mean), x).mean()
+        return LossTerms(loss=recon, parts={"recon": recon})
+    z = reparameterize(posterior.mean, posterior.logvar)
+    recon = model.reconstruction_nll(model.decode(z), x).mean()
+    kl = kl_normal(posterior.mean, posterior.logvar).mean()
+    return LossTerms(loss=recon + beta * kl, parts={"recon": recon, "kl": kl})
 

@@ -113,7 +113,7 @@ class DCGAN(LatentModel):
     """
 
     summary = "DCGAN: generator from the decoder stages, discriminator from the encoder stages"
-    capabilities = frozenset({"sample"})
+    capabilities = frozenset({"sample", "decode"})
     sampling = "generator applied to z ~ N(0, I)"
 
     def __init__(self, spec: ModelSpec, image_shape: tuple[int, int, int]) -> None:

@@ -6,7 +6,16 @@ does not apply to a model (reconstruction for a GAN) is skipped — absent, neve
 
 - ``"encode"``: has an encoder (reconstruction, latent metrics);
 - ``"variational"``: the encoder is a Gaussian posterior q(z|x), so rate and ELBO are defined;
-- ``"sample"``: can draw new images.
+- ``"sample"``: can draw new images;
+- ``"decode"``: maps latent codes to images (:meth:`LatentModel.decode` of
+  :meth:`LatentModel.sample_latent` draws) and trains through :meth:`LatentModel.loss`: path
+  lengths, latent interpolations and the cost metrics need it. A generator-only plug-in
+  (:class:`~latentbench.models.generator.GeneratorModel`) or a file of samples has only
+  ``"sample"`` and is scored on the sample metrics alone.
+
+A model trained elsewhere is scored as loaded: ``[model] weights`` loads a ``state_dict`` into
+any model, and a model class with ``trained_here = False`` (pythae models, sample files,
+generator-only plug-ins) is never trained by latentbench (``train.epochs`` must be 0).
 
 A model whose decoder sees more of x than the code (max-pooling switches, skip connections)
 says so in :attr:`LatentModel.side_channel`: its likelihoods are then not bounds on −log p(x),
@@ -67,6 +76,11 @@ class ModelSpec:
         capacity_steps: ``annealed-vae`` only: T, the optimiser steps over which C_t rises
             linearly from 0 to C_max; ``None`` means the model's default.
         options: free-form settings passed to a plug-in model.
+        weights: a ``state_dict`` file (``torch.save(model.state_dict(), path)``, or a
+            latentbench run's ``model.pt``) loaded into the built model with
+            ``weights_only=True`` before training; with ``train.epochs = 0`` the run scores
+            these weights as they are. A relative path is relative to the suite file. The run
+            id holds the file's sha256, not its path.
 
     The fields of :data:`MODEL_SPECIFIC_FIELDS` are read by some models only: a model lists the
     ones it takes in :attr:`LatentModel.spec_fields`, and setting one that it does not take is
@@ -92,8 +106,12 @@ class ModelSpec:
     capacity: float | None = None
     capacity_steps: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
 
     def __post_init__(self) -> None:
+        if self.weights is not None and not self.weights.strip():
+            raise InputError("model.weights: give the path of a state_dict file, or leave it "
+                             "out")
         for name in ("latent_dim", "width", "hidden", "warmup_steps", "cycle_steps"):
             # Stored as the plain int check_int returns (a numpy integer passes the check), so
             # the run id's JSON can hold it.
@@ -172,6 +190,20 @@ class LatentModel(nn.Module, ABC):
     #: The fields of :data:`MODEL_SPECIFIC_FIELDS` this model reads; ``build_model`` refuses a
     #: spec that sets any other of them.
     spec_fields: frozenset[str] = frozenset()
+    #: ``False`` for a model that is scored as loaded and never trained by latentbench (a
+    #: pythae model, a file of samples, a generator-only plug-in): ``train.epochs`` must be 0.
+    trained_here: bool = True
+    #: The ``[model.options]`` keys that hold paths of files or folders the model reads (a
+    #: pythae folder, a sample file): the run id holds their contents' sha256 instead of the
+    #: paths, and a relative path is relative to the suite file.
+    file_options: tuple[str, ...] = ()
+
+    @classmethod
+    def identity(cls, spec: ModelSpec) -> dict[str, Any]:
+        """The results.csv columns that say what was scored: ``decoder`` and ``latent_dim``
+        (``None``: not known or not applicable, shown as –). Default: the spec's. A model
+        loaded from elsewhere overrides it with what it found (pythae's latent size)."""
+        return {"decoder": spec.decoder, "latent_dim": spec.latent_dim}
 
     def encode(self, x: Tensor) -> Posterior:
         """The posterior (or deterministic code) of images ``x`` in [0, 1], ``[N, C, H, W]``."""
@@ -248,4 +280,8 @@ class LatentModel(nn.Module, ABC):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        """Where the model's parameters (else buffers) live; the CPU for a model with none
+        (a generator-only plug-in that holds no tensors)."""
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")

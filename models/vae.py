@@ -42,7 +42,7 @@ class VAE(EncoderDecoderModel):
     """
 
     summary = "VAE / beta-VAE: Gaussian posterior, N(0, I) prior, loss = recon + beta * KL"
-    capabilities = frozenset({"encode", "variational", "sample"})
+    capabilities = frozenset({"encode", "variational", "sample", "decode"})
     sampling = "decoded from z ~ N(0, I), the prior"
     #: β when ``model.beta`` is unset (results.csv records it); ``None`` for an objective
     #: without a β.

@@ -448,7 +448,7 @@ def config_label(record: Mapping[str, Any], *, with_decoder: bool = True,
         with_seed: append `` · seed 0``.
     """
     parts = [str(record["dataset"]), str(record["model"])]
-    if with_decoder:
+    if with_decoder and not _missing(record["decoder"]):
         parts.append(str(record["decoder"]))
     beta = format_beta(record["beta"])
     if beta is not None:

@@ -313,9 +313,10 @@ def test_a_gan_suite_has_no_encoder_metrics_but_its_runs_and_samples_are_reporte
     result, _, out = runs["gan"]
     assert result.returncode == 0, result.stderr
     results = pd.read_csv(out / "results.csv").query("model != 'real-data'")
-    # Absent, never zero: of the registered metrics only the sample-based ones apply.
+    # Absent, never zero: of the registered metrics only those of samples and decoded codes
+    # apply.
     sample_based = {name for name, m in METRICS.items()
-                    if m.needs <= {"sample"} and m.default and m.datasets is None}
+                    if m.needs <= {"sample", "decode"} and m.default and m.datasets is None}
     assert {key.split("[")[0] for key in results.metric} == sample_based
     assert "fid[lenet-mnist]" in set(results.metric) and (results.status == "done").all()
     assert results.run_id.nunique() == 2
@@ -392,7 +393,8 @@ def test_the_help_of_bench_and_compare_is_the_one_their_modules_give():
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--help"], ["{run,report,features,list,bench,compare}", "regression gate: fail when"]),
+    (["--help"], ["{run,eval,score,report,features,list,bench,compare}",
+                  "regression gate: fail when"]),
     (["compare", "--help"], ["Compare two results.csv files", "--tolerances FILE", "--k K"]),
     (["bench", "--help"], ["--repeats REPEATS", "timed calls (default 10)", "(default 3)"]),
     (["run", "--help"], ["where runs execute: dask, local (default local"]),

@@ -44,7 +44,7 @@ def test_duplicate_grid_points_run_once():
     ({"model": {"latnet_dim": 3}}, "model.latnet_dim"),
     ({"model": {"latent_dim": "big"}}, "model.latent_dim"),
     ({"model": {"latent_dim": True}}, "model.latent_dim"),
-    ({"train": {"epochs": 0}}, "train.epochs"),
+    ({"train": {"epochs": -1}}, "train.epochs"),
     ({"train": {"lr": -1.0}}, "train.lr"),
     ({"data": {"n_train": 0}}, "data.n_train"),
     ({"eval": {"metrics": "recon_mse"}}, "eval.metrics"),

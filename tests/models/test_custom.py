@@ -33,9 +33,9 @@ def images(n=5):
 
 
 def test_capabilities_follow_variational():
-    assert model().capabilities == {"encode", "variational", "sample"}
+    assert model().capabilities == {"encode", "variational", "sample", "decode"}
     ae = model(variational=False)
-    assert ae.capabilities == {"encode", "sample"}
+    assert ae.capabilities == {"encode", "sample", "decode"}
     assert ModuleVAE.capabilities == frozenset()  # the class default is untouched
     assert ae.encode(images()).logvar is None and "prior" in ae.sampling
 

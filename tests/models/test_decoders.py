@@ -277,8 +277,13 @@ def test_a_fused_stage_is_unpooling_then_its_convolution(decoder, c_in, c_out, h
         assert outputs[0].shape == (3, c_out, 2 * h, 2 * w)
         scale = outputs[1].abs().max().item() + 1
         assert (outputs[0] - outputs[1]).abs().max().item() <= tolerance * scale
+        # A weight or bias gradient sums over every output position, and such sums cancel
+        # (the bias gradient here is ~1e-5 from terms of order 1): float32 rounding of a sum
+        # of n terms is bounded by n·eps times their size, not by the size of the result.
+        summed = outputs[0].numel() // c_out
+        grad_tolerance = max(tolerance, torch.finfo(dtype).eps * summed)
         for a, b in zip(*grads, strict=True):
-            assert (a - b).abs().max().item() <= tolerance * (b.abs().max().item() + 1)
+            assert (a - b).abs().max().item() <= grad_tolerance * (b.abs().max().item() + 1)
 
 
 def test_a_fused_decoder_trains_to_the_weights_of_the_unfused_one():

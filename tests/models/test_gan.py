@@ -105,7 +105,7 @@ def test_a_gan_takes_no_beta_or_options_and_has_no_encoder():
     with pytest.raises(InputError, match="divisible by 4"):
         build_model(spec(), (1, 10, 10))
     model = fresh()
-    assert model.capabilities == {"sample"}
+    assert model.capabilities == {"sample", "decode"}
     with pytest.raises(NotImplementedError):
         model.encode(torch.rand(2, *TINY))
 
@@ -114,11 +114,11 @@ def test_no_metric_that_needs_an_encoder_is_selected():
     model = fresh()
     chosen = {p.metric.name for p in plan_metrics(EvalSpec(), model.capabilities, "mnist5k",
                                                   ("lenet-mnist",))}
-    needs_encoder = {m.name for _, m in METRICS.items() if m.needs - {"sample"}}
+    needs_encoder = {m.name for _, m in METRICS.items() if m.needs - {"sample", "decode"}}
     assert {"recon_mse", "recon_bce", "psnr", "distortion", "rate"} <= needs_encoder
     assert not chosen & needs_encoder
     assert chosen == {m.name for _, m in METRICS.items()
-                      if m.needs <= {"sample"} and m.default and m.datasets is None}
+                      if m.needs <= {"sample", "decode"} and m.default and m.datasets is None}
 
 
 def inert(module: nn.Module) -> torch.optim.Optimizer:

@@ -37,9 +37,9 @@ def test_the_autoencoder_takes_no_beta():
 
 
 def test_capabilities():
-    assert build_model(small(name="ae"), SHAPE).capabilities == {"encode", "sample"}
+    assert build_model(small(name="ae"), SHAPE).capabilities == {"encode", "sample", "decode"}
     assert build_model(small(name="vae"), SHAPE).capabilities == {"encode", "variational",
-                                                                  "sample"}
+                                                                  "sample", "decode"}
 
 
 def _terms(beta, x, seed=0):
