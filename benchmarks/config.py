@@ -81,7 +81,7 @@ ADDED_FIELDS: dict[str, dict[str, Any]] = {
     "data": {"binarize": "none"},
     "eval": {"iwae_images": None, "factor_points": 10_000, "factor_test_points": 5_000},
     "model": {"alpha": None, "gamma": None, "capacity": None, "capacity_steps": None,
-              "weights": None},
+              "weights": None, "prior": None, "prior_components": None},
 }
 
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from latentbench.models.protocol import module_device
 from latentbench.models.registry import InputError, Registry, import_attribute
 
 
@@ -66,9 +67,7 @@ class FeatureExtractor(nn.Module):
     @property
     def device(self) -> torch.device:
         """Where the extractor's weights live (CPU for a module without any)."""
-        for tensor in (*self.parameters(), *self.buffers()):
-            return tensor.device
-        return torch.device("cpu")
+        return module_device(self)
 
     def forward(self, images: Tensor) -> Tensor:
         """Features of a batch.

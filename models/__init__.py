@@ -1,5 +1,5 @@
-"""Models: the protocol, the registries, AE, VAE/β-VAE, β-TCVAE, AnnealedVAE, and the Gaussian
-math.
+"""Models: the protocol, the registries, AE, VAE/β-VAE, β-TCVAE, AnnealedVAE, the priors and
+the Gaussian math.
 
 Importing this package registers every built-in model, encoder, decoder and likelihood.
 """
@@ -11,6 +11,7 @@ from latentbench.models.encoders import ENCODERS
 from latentbench.models.gaussian import kl_normal, reparameterize
 from latentbench.models.generator import GeneratorModel, ImageSequence
 from latentbench.models.likelihoods import LIKELIHOODS
+from latentbench.models.priors import PRIORS, Prior, PriorSetting
 from latentbench.models.protocol import LatentModel, LossTerms, ModelSpec, Posterior
 from latentbench.models.registry import InputError, Registry
 from latentbench.models.zoo import MODELS, build_model
@@ -20,6 +21,7 @@ __all__ = [
     "ENCODERS",
     "LIKELIHOODS",
     "MODELS",
+    "PRIORS",
     "GeneratorModel",
     "ImageSequence",
     "InputError",
@@ -28,6 +30,8 @@ __all__ = [
     "ModelSpec",
     "ModuleVAE",
     "Posterior",
+    "Prior",
+    "PriorSetting",
     "Registry",
     "annealed_vae",
     "autoencoder",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.gaussian import reparameterize
 from latentbench.models.protocol import LossTerms, ModelSpec
 from latentbench.models.registry import InputError, check_int, check_number
 from latentbench.models.vae import VAE
@@ -108,7 +108,7 @@ class AnnealedVAE(VAE):
         posterior = self.encode(x)
         z = reparameterize(posterior.mean, posterior.logvar)
         recon = self.reconstruction_nll(self.decode_posterior(z, posterior), x).mean()
-        kl = kl_normal(posterior.mean, posterior.logvar).mean()
+        kl = self.prior.kl(posterior.mean, posterior.logvar, z).mean()
         capacity = self.current_capacity()
         if self.training:
             self.step += 1

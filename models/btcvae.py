@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.gaussian import kl_normal, log_normal, reparameterize
 from latentbench.models.protocol import LossTerms, ModelSpec
 from latentbench.models.registry import check_int
 from latentbench.models.vae import VAE
@@ -22,15 +22,6 @@ from latentbench.models.zoo import MODELS
 DEFAULT_ALPHA = 1.0
 DEFAULT_BETA = 6.0
 DEFAULT_GAMMA = 1.0
-
-_LOG_2PI = math.log(2 * math.pi)
-
-
-def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    r"""Elementwise :math:`\log \mathcal N(z;\, \mu, e^{\ell}) = -\tfrac12\big(\log 2\pi + \ell
-    + (z - \mu)^2 e^{-\ell}\big)`, broadcasting its arguments."""
-    return -0.5 * (_LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar))
-
 
 @dataclass(frozen=True)
 class MWSEstimate:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.gaussian import reparameterize
 from latentbench.models.likelihoods import LIKELIHOODS
+from latentbench.models.priors import Prior, PriorSetting, StandardNormal, build_prior, prior_of
 from latentbench.models.protocol import LatentModel, LossTerms, ModelSpec, Posterior
 from latentbench.models.registry import InputError
 
@@ -24,13 +26,15 @@ class ModuleVAE(LatentModel):
 
     .. math::
         \mathcal L(x) = -\log p(x \mid z) + \beta\,\mathrm{KL}\big(q(z \mid x) \,\|\,
-        \mathcal N(0, I)\big), \quad z = \mu + \sigma \odot \varepsilon
+        p(z)\big), \quad z = \mu + \sigma \odot \varepsilon
 
     with the reconstruction term summed over pixels, the KL summed over latent dimensions, both
-    averaged over the batch (the latentbench loss convention). With ``variational=False`` it is
-    a deterministic autoencoder: ``loss = −log p(x | z = enc(x))``, no KL; it has no prior, so
-    its samples, decoded from z ~ N(0, I), are only as good as its codes happen to match N(0, I)
-    (override :meth:`sample`, and fit what it needs in :meth:`calibrate`, for better).
+    averaged over the batch (the latentbench loss convention), and p(z) the ``prior``
+    (N(0, I) by default; the KL is then in closed form, else its one-sample estimate). With
+    ``variational=False`` it is a deterministic autoencoder: ``loss = −log p(x | z =
+    enc(x))``, no KL; it has no prior, so its samples, decoded from z ~ N(0, I), are only as
+    good as its codes happen to match N(0, I) (override :meth:`sample`, and fit what it needs
+    in :meth:`calibrate`, for better).
 
     Args:
         encoder: maps images ``[N, C, H, W]`` in [0, 1] to ``[N, 2·latent_dim]`` (μ then
@@ -47,6 +51,10 @@ class ModuleVAE(LatentModel):
         variational: ``True`` for a Gaussian posterior (capabilities ``encode``, ``variational``,
             ``sample``, ``decode``), ``False`` for a deterministic code (``encode``, ``sample``,
             ``decode``).
+        prior: a registered prior (``latentbench list priors``; ``None``: ``normal``) or a
+            :class:`~latentbench.models.priors.Prior` of your own; a variational model only.
+        prior_components: K of ``mog`` or ``vamp`` (``None``: the prior's default).
+        image_shape: ``(C, H, W)`` of the images, which ``vamp`` needs for its pseudo-inputs.
 
     Raises:
         InputError: unknown likelihood, a bad ``latent_dim``, ``beta`` or ``sigma``, or a
@@ -70,9 +78,13 @@ class ModuleVAE(LatentModel):
 
     summary = "VAE / AE from user encoder and decoder modules (a plug-in base class)"
 
+    spec_fields = frozenset({"prior", "prior_components"})
+
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, *,
                  beta: float | None = None, likelihood: str = "bernoulli",
-                 sigma: float = 0.5**0.5, variational: bool = True) -> None:
+                 sigma: float = 0.5**0.5, variational: bool = True,
+                 prior: str | Prior | None = None, prior_components: int | None = None,
+                 image_shape: tuple[int, int, int] | None = None) -> None:
         super().__init__()
         for name, module in (("encoder", encoder), ("decoder", decoder)):
             if not isinstance(module, nn.Module):
@@ -94,7 +106,19 @@ class ModuleVAE(LatentModel):
         self.capabilities = frozenset({"encode", "variational", "sample", "decode"}
                                       if variational else {"encode", "sample", "decode"})
         if not variational:
+            if prior is not None:
+                raise InputError("model.prior: a deterministic (variational=False) model has "
+                                 "no prior")
             self.sampling = "decoded from z ~ N(0, I); a deterministic encoder has no prior"
+            return
+        if isinstance(prior, Prior):
+            self.prior = prior
+        else:
+            self.prior = build_prior(prior, prior_components,
+                                     PriorSetting(latent_dim, image_shape=image_shape,
+                                                  encode=self.encode))
+        if not isinstance(self.prior, StandardNormal):
+            self.sampling = f"decoded from z drawn from the prior ({self.prior.describe()})"
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, image_shape: tuple[int, int, int]) -> ModuleVAE:
@@ -113,7 +137,9 @@ class ModuleVAE(LatentModel):
     @staticmethod
     def spec_settings(spec: ModelSpec) -> dict[str, Any]:
         """The constructor arguments a suite's ``[model]`` section sets: ``latent_dim``,
-        ``beta``, ``likelihood`` and ``sigma``.
+        ``beta``, ``likelihood``, ``sigma``, ``prior`` and ``prior_components`` (a plug-in that
+        builds a deterministic model drops the last two; ``vamp`` also needs
+        ``image_shape=image_shape``).
 
         Raises:
             InputError: ``model.beta_schedule`` is not ``constant`` (a plug-in has none).
@@ -122,7 +148,8 @@ class ModuleVAE(LatentModel):
             raise InputError(f"model.beta_schedule: ModuleVAE plug-ins use a constant beta, got "
                              f"{spec.beta_schedule!r}")
         return {"latent_dim": spec.latent_dim, "beta": spec.beta,
-                "likelihood": spec.likelihood, "sigma": spec.sigma}
+                "likelihood": spec.likelihood, "sigma": spec.sigma, "prior": spec.prior,
+                "prior_components": spec.prior_components}
 
     @staticmethod
     def read_options(spec: ModelSpec, **defaults: Any) -> dict[str, Any]:
@@ -173,6 +200,10 @@ class ModuleVAE(LatentModel):
         """Logits ``[N, C, H, W]`` of the pixel means for codes ``z`` ``[N, latent_dim]``."""
         return self.decoder(z)
 
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draws of the prior (N(0, I) for a deterministic model, which has none)."""
+        return prior_of(self).sample(n, generator).to(self.device)
+
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
         """−log p(x|z) per image, nats, summed over pixels."""
         return self.likelihood(logits, x)
@@ -183,7 +214,8 @@ class ModuleVAE(LatentModel):
 
 
 def beta_vae_loss(model: LatentModel, x: Tensor, beta: float) -> LossTerms:
-    """``recon + β·KL(q(z|x) ‖ N(0, I))`` on batch ``x`` with one reparameterised draw, or
+    """``recon + β·KL(q(z|x) ‖ p(z))`` on batch ``x`` with one reparameterised draw (p: the
+    model's prior, :func:`~latentbench.models.priors.prior_of`), or
     ``recon`` at the code when ``model.encode`` gives no ``logvar`` (an autoencoder); both
     terms in the latentbench loss convention, averaged over the batch."""
     posterior = model.encode(x)
@@ -192,6 +224,6 @@ def beta_vae_loss(model: LatentModel, x: Tensor, beta: float) -> LossTerms:
         return LossTerms(loss=recon, parts={"recon": recon})
     z = reparameterize(posterior.mean, posterior.logvar)
     recon = model.reconstruction_nll(model.decode(z), x).mean()
-    kl = kl_normal(posterior.mean, posterior.logvar).mean()
+    kl = prior_of(model).kl(posterior.mean, posterior.logvar, z).mean()
     return LossTerms(loss=recon + beta * kl, parts={"recon": recon, "kl": kl})
 

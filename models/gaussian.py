@@ -6,8 +6,12 @@ unconstrained; they are property-tested against ``torch.distributions`` and Mont
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def _check_pair(mu: Tensor, logvar: Tensor) -> None:
@@ -42,6 +46,13 @@ def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     # expm1(ℓ) − ℓ instead of exp(ℓ) − 1 − ℓ: exact near ℓ = 0, where the posterior is the prior
     # and the naive form loses every digit to cancellation.
     return 0.5 * (mu.square() + torch.expm1(logvar) - logvar).sum(dim=-1)
+
+
+def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    r"""Elementwise :math:`\log \mathcal N(z;\, \mu, e^{\ell}) = -\tfrac12\big(\log 2\pi + \ell
+    + (z - \mu)^2 e^{-\ell}\big)`, broadcasting its arguments (sum the last axis for a
+    diagonal Gaussian's density)."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar))
 
 
 def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:

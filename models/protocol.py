@@ -42,7 +42,8 @@ GAN_LOSSES = ("non-saturating", "hinge")
 #: :class:`ModelSpec` fields that only some models read (``None``: the model's default). Each
 #: model lists those it takes in :attr:`LatentModel.spec_fields`; ``build_model`` refuses the
 #: others, so a weight set on a model that has no such term is an error, never ignored.
-MODEL_SPECIFIC_FIELDS = ("alpha", "gamma", "capacity", "capacity_steps")
+MODEL_SPECIFIC_FIELDS = ("alpha", "gamma", "capacity", "capacity_steps", "prior",
+                         "prior_components")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ class ModelSpec:
             ``None`` means the model's default.
         capacity_steps: ``annealed-vae`` only: T, the optimiser steps over which C_t rises
             linearly from 0 to C_max; ``None`` means the model's default.
+        prior: the prior p(z) of a VAE (``latentbench list priors``): ``normal`` (N(0, I),
+            the default; stored as ``None``, so it names the same run as before the option
+            existed), ``mog``, ``vamp``, ``flow``, or ``"package.module:Class"``.
+        prior_components: K of the ``mog`` mixture or of the ``vamp`` pseudo-inputs; ``None``
+            means the prior's default (10 and 50).
         options: free-form settings passed to a plug-in model.
         weights: a ``state_dict`` file (``torch.save(model.state_dict(), path)``, or a
             latentbench run's ``model.pt``) loaded into the built model with
@@ -107,8 +113,19 @@ class ModelSpec:
     capacity_steps: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
+    prior: str | None = None
+    prior_components: int | None = None
 
     def __post_init__(self) -> None:
+        if self.prior == "normal":  # the default by name: one run id for both spellings
+            object.__setattr__(self, "prior", None)
+        if self.prior is not None and not self.prior.strip():
+            raise InputError("model.prior: give a prior of `latentbench list priors`, or leave "
+                             "it out for normal")
+        if self.prior_components is not None:
+            object.__setattr__(self, "prior_components",
+                               check_int(self.prior_components, "model.prior_components",
+                                         minimum=1))
         if self.weights is not None and not self.weights.strip():
             raise InputError("model.weights: give the path of a state_dict file, or leave it "
                              "out")
@@ -282,6 +299,15 @@ class LatentModel(nn.Module, ABC):
     def device(self) -> torch.device:
         """Where the model's parameters (else buffers) live; the CPU for a model with none
         (a generator-only plug-in that holds no tensors)."""
-        for tensor in (*self.parameters(), *self.buffers()):
-            return tensor.device
-        return torch.device("cpu")
+        return module_device(self)
+
+
+def first_tensor(module: nn.Module) -> Tensor | None:
+    """The first parameter of ``module``, else its first buffer; ``None`` when it has none."""
+    return next(iter((*module.parameters(), *module.buffers())), None)
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where ``module``'s parameters (else buffers) live; the CPU for a module with none."""
+    tensor = first_tensor(module)
+    return torch.device("cpu") if tensor is None else tensor.device

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from latentbench.models.autoencoder import EncoderDecoderModel
-from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.gaussian import reparameterize
+from latentbench.models.priors import PriorSetting, build_prior
 from latentbench.models.protocol import LossTerms, ModelSpec, Posterior
 from latentbench.models.zoo import MODELS
 
@@ -27,12 +29,16 @@ def scheduled_beta(spec: ModelSpec, beta: float, step: int) -> float:
 
 @MODELS.register("vae")
 class VAE(EncoderDecoderModel):
-    r"""Gaussian-posterior VAE with a standard-normal prior.
+    r"""Gaussian-posterior VAE with a prior p(z) of ``model.prior`` (default N(0, I)).
 
     .. math::
         \mathcal L(x) = \underbrace{-\log p(x \mid z)}_{\text{recon}}
-                        + \beta_t\, \mathrm{KL}\big(q(z \mid x) \,\|\, \mathcal N(0, I)\big),
+                        + \beta_t\, \mathrm{KL}\big(q(z \mid x) \,\|\, p(z)\big),
         \quad z = \mu + \sigma\odot\varepsilon
+
+    The KL is in closed form for N(0, I) and otherwise the one-sample estimate
+    :math:`\log q(z|x) - \log p(z)` at the same z (:class:`~latentbench.models.priors.Prior`);
+    the prior's parameters train with the model, and :meth:`sample` decodes its draws.
 
     Reconstruction summed over pixels, KL summed over latent dimensions, both averaged over the
     batch (the β-VAE paper's convention: β = 1 is the ELBO, β > 1 weighs the prior more).
@@ -41,9 +47,11 @@ class VAE(EncoderDecoderModel):
     the weights, and a resumed run continues the schedule where it stopped.
     """
 
-    summary = "VAE / beta-VAE: Gaussian posterior, N(0, I) prior, loss = recon + beta * KL"
+    summary = ("VAE / beta-VAE: Gaussian posterior, model.prior (N(0, I) by default), "
+               "loss = recon + beta * KL")
     capabilities = frozenset({"encode", "variational", "sample", "decode"})
     sampling = "decoded from z ~ N(0, I), the prior"
+    spec_fields = frozenset({"prior", "prior_components"})
     #: β when ``model.beta`` is unset (results.csv records it); ``None`` for an objective
     #: without a β.
     default_beta: float | None = 1.0
@@ -52,6 +60,11 @@ class VAE(EncoderDecoderModel):
         super().__init__(spec, image_shape, code_factor=2)
         self.beta = self.default_beta if spec.beta is None else float(spec.beta)
         self.step = 0
+        self.prior = build_prior(spec.prior, spec.prior_components,
+                                 PriorSetting(spec.latent_dim, image_shape=image_shape,
+                                              encode=self.encode))
+        if spec.prior is not None:
+            self.sampling = f"decoded from z drawn from the prior ({self.prior.describe()})"
 
     def get_extra_state(self) -> dict[str, int]:
         return {"step": self.step}
@@ -67,6 +80,10 @@ class VAE(EncoderDecoderModel):
         """The KL weight of the next training step."""
         return scheduled_beta(self.spec, self.beta, self.step)
 
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` draws of the prior (its noise drawn on the CPU from ``generator``)."""
+        return self.prior.sample(n, generator).to(self.device)
+
     def encode(self, x: Tensor) -> Posterior:
         features, switches = self.encoder(x)
         mean, logvar = features.chunk(2, dim=1)
@@ -76,7 +93,7 @@ class VAE(EncoderDecoderModel):
         posterior = self.encode(x)
         z = reparameterize(posterior.mean, posterior.logvar)
         recon = self.reconstruction_nll(self.decode_posterior(z, posterior), x).mean()
-        kl = kl_normal(posterior.mean, posterior.logvar).mean()
+        kl = self.prior.kl(posterior.mean, posterior.logvar, z).mean()
         beta = self.current_beta()
         if self.training:
             self.step += 1

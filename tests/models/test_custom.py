@@ -127,7 +127,8 @@ def test_the_base_class_builds_nothing_itself():
 def test_spec_settings_pass_the_model_section_on():
     spec = ModelSpec(latent_dim=5, beta=2.0, likelihood="gaussian", sigma=0.2)
     assert ModuleVAE.spec_settings(spec) == {"latent_dim": 5, "beta": 2.0,
-                                             "likelihood": "gaussian", "sigma": 0.2}
+                                             "likelihood": "gaussian", "sigma": 0.2,
+                                             "prior": None, "prior_components": None}
     with pytest.raises(InputError, match="model.beta_schedule"):
         ModuleVAE.spec_settings(ModelSpec(beta_schedule="warmup"))
 

@@ -103,3 +103,30 @@ def test_autoencoder_samples_follow_the_fitted_code_distribution():
     assert "code_mean" in model.state_dict() and "code_scale_tril" in model.state_dict()
     samples = model.sample(16, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (16, *SHAPE) and 0 <= samples.min() and samples.max() <= 1
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(name="btcvae", prior="mog"), "model.prior: model 'btcvae' does not take it"),
+    (dict(name="ae", prior="flow"), "model.prior: model 'ae' does not take it"),
+    (dict(name="vae", prior="flow", prior_components=3), "model.prior_components: prior 'flow'"),
+    (dict(name="vae", prior_components=3), "model.prior_components: prior 'normal'"),
+    (dict(name="vae", prior="vampp"), "unknown prior 'vampp' .*did you mean 'vamp'"),
+    (dict(name="vae", prior="flow", latent_dim=1), "model.prior: flow .* latent_dim >= 2"),
+    (dict(name="vae", prior="mog", prior_components=0), "model.prior_components: must be"),
+    (dict(name="vae", prior="os:path"), "model.prior: 'os:path' is not a latentbench"),
+])
+def test_a_prior_a_model_cannot_take_is_an_input_error(spec, message):
+    with pytest.raises(InputError, match=message):
+        build_model(ModelSpec(**spec), (1, 28, 28))
+
+
+def test_the_normal_prior_adds_nothing_to_the_state_dict():
+    """Weights saved before priors were components load into today's VAE: N(0, I) has no
+    parameters or buffers, and a learned prior's are the model's own (trained with it)."""
+    torch.manual_seed(0)
+    normal = build_model(ModelSpec(name="vae", latent_dim=4), (1, 28, 28))
+    assert not [key for key in normal.state_dict() if key.startswith("prior")]
+    vamp = build_model(ModelSpec(name="vae", latent_dim=4, prior="vamp"), (1, 28, 28))
+    assert [key for key, _ in vamp.named_parameters() if key.startswith("prior")] == [
+        "prior.pseudo_inputs"]
+    assert vamp.prior.pseudo_inputs.shape == (50, 1, 28, 28)
