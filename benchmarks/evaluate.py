@@ -17,6 +17,7 @@ from latentbench.metrics import METRICS, EvalContext, Metric
 from latentbench.metrics.context import RealFeatureStore
 from latentbench.metrics.factors import FactorSampler
 from latentbench.metrics.registry import Score, metric_key, parse_key
+from latentbench.models.priors import describe_prior
 from latentbench.models.protocol import LatentModel
 from latentbench.reports.schema import EvalTimings, MetricsDocument
 
@@ -102,6 +103,7 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
     # What the data offers counts with what the model can do: a dataset with a factor sampler
     # gives "factors", which the disentanglement metrics need.
     capabilities = model.capabilities | ({"factors"} if factors is not None else frozenset())
+    prior_name = describe_prior(model)  # recorded by every score that reads the prior
     for planned in plan_metrics(spec, capabilities, dataset, default_extractors):
         args = () if planned.extractor is None else (planned.extractor,)
         if side_channel and planned.metric.bound:
@@ -120,8 +122,11 @@ def evaluate(model: LatentModel, test_images: torch.Tensor, train_images: torch.
         result.values[planned.key] = float(score.value)
         result.samples[planned.key] = (score.samples if score.samples is not None
                                        else len(test_images))
-        if score.details:
-            result.details[planned.key] = score.details
+        details = dict(score.details or {})
+        if planned.metric.uses_prior:
+            details["prior"] = prior_name
+        if details:
+            result.details[planned.key] = details
         if score.std_error is not None:
             result.std_errors[planned.key] = float(score.std_error)
         caveat = score.caveat

@@ -41,11 +41,17 @@ class TestPass:
         ssim: structural similarity of x̂ and x (Gaussian window 11, σ 1.5).
         distortion: −log p(x|z) with one z ~ q(z|x) (posterior mean for a deterministic
             encoder), nats.
-        rate: KL(q(z|x) ‖ N(0, I)), nats; ``None`` for a deterministic encoder.
+        rate: KL(q(z|x) ‖ p(z)) to the model's prior, nats: closed form for N(0, I), else the
+            mean of :attr:`rate_samples` Monte-Carlo draws per image; ``None`` for a
+            deterministic encoder.
         pixels: pixels per image (C·H·W), to turn sums into per-pixel means.
         latent_mean: the posterior means (an AE: its codes), float64 ``[N, latent_dim]``.
         latent_logvar: the posterior log-variances, ``[N, latent_dim]``; ``None`` for a
             deterministic encoder.
+        rate_samples: Monte-Carlo draws per image behind :attr:`rate`; ``None`` for the closed
+            form.
+        rate_mc_variance: the Monte-Carlo variance of each image's rate estimate, ``[N]``;
+            ``None`` for the closed form.
     """
 
     squared_error: Tensor
@@ -57,6 +63,8 @@ class TestPass:
     pixels: int
     latent_mean: Tensor | None = None
     latent_logvar: Tensor | None = None
+    rate_samples: int | None = None
+    rate_mc_variance: Tensor | None = None
 
 
 @dataclass(frozen=True)

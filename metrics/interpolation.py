@@ -481,7 +481,8 @@ def _ppl_details(ctx: EvalContext) -> dict[str, Any]:
 
 
 @register_metric("ppl", higher_is_better=False, family="interpolation",
-                 needs={"sample", "decode"}, unit="squared feature dist", feature_space=True)
+                 needs={"sample", "decode"}, unit="squared feature dist", feature_space=True,
+                 uses_prior=True)
 def ppl(ctx: EvalContext, extractor: str) -> Score:
     r"""Perceptual path length: mean squared feature speed along latent paths (StyleGAN).
 
@@ -515,7 +516,7 @@ def ppl(ctx: EvalContext, extractor: str) -> Score:
 
 @register_metric("ppl_ratio", higher_is_better=False, family="interpolation",
                  needs={"sample", "decode"},
-                 unit="ratio", feature_space=True)
+                 unit="ratio", feature_space=True, uses_prior=True)
 @torch.no_grad()
 def ppl_ratio(ctx: EvalContext, extractor: str) -> Score:
     r"""PPL over the mean squared feature distance of the path endpoints: scale-free.

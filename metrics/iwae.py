@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +25,8 @@ from torch import Tensor
 from latentbench.metrics.context import EvalContext
 from latentbench.metrics.reconstruction import likelihood_details, per_image_score
 from latentbench.metrics.registry import Score, register_metric
+from latentbench.models.gaussian import LOG_2PI
+from latentbench.models.priors import StandardNormal, prior_of
 from latentbench.models.protocol import LatentModel, Posterior
 from latentbench.models.registry import check_int
 
@@ -151,19 +153,25 @@ class _CopyQueue:
         return z[:size], log_ratio[:size]
 
 
-def _draws(mean: Tensor, logvar: Tensor, k: int, generator: torch.Generator | None
+def _draws(mean: Tensor, logvar: Tensor, k: int, generator: torch.Generator | None,
+           log_prior: Callable[[Tensor], Tensor] | None = None
            ) -> Iterator[tuple[Tensor, Tensor]]:
     """The importance samples of one batch, in today's generator calls (:data:`DRAW_BATCH`):
-    ``(z [c, N, d], log p(z) − log q(z|x) [c, N])``, float64 on the CPU."""
+    ``(z [c, N, d], log p(z) − log q(z|x) [c, N])``, float64 on the CPU. ``log_prior``: log p(z)
+    of float64 CPU codes for a prior other than N(0, I) (``None``)."""
     std = torch.exp(0.5 * logvar)
     per_call = max(1, DRAW_BATCH // len(mean))
     for start in range(0, k, per_call):
         eps = torch.randn(min(per_call, k - start), *mean.shape, dtype=torch.float64,
                           generator=generator)
         z = mean + std * eps
-        # log N(z; 0, I) − log N(z; μ, σ²) with (z − μ)/σ = ε taken from the noise, exactly:
-        # ½ Σ_d (ε² + ℓ − z²); the 2π terms cancel and are never added.
-        yield z, 0.5 * (eps.square() + logvar - z.square()).sum(-1)
+        if log_prior is None:
+            # log N(z; 0, I) − log N(z; μ, σ²) with (z − μ)/σ = ε taken from the noise,
+            # exactly: ½ Σ_d (ε² + ℓ − z²); the 2π terms cancel and are never added.
+            yield z, 0.5 * (eps.square() + logvar - z.square()).sum(-1)
+        else:
+            # −log q(z|x) from the noise as above, ½ Σ_d (ε² + ℓ + log 2π), plus the prior's.
+            yield z, log_prior(z) + 0.5 * (eps.square() + logvar + LOG_2PI).sum(-1)
 
 
 @torch.no_grad()
@@ -178,16 +186,19 @@ def iwae_estimate(model: LatentModel, x: Tensor, k: int,
         w_i = \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)}, \quad z_i \sim q(z \mid x)
 
     with :math:`-\log p(x|z)` = ``model.reconstruction_nll(model.decode_posterior(z, q), x)``,
-    :math:`p(z) = \mathcal N(0, I)` and :math:`q(z|x) = \mathcal N(\mu, \operatorname{diag}
+    :math:`p(z)` the model's prior (:func:`~latentbench.models.priors.prior_of`; N(0, I) unless
+    ``model.prior`` says otherwise) and :math:`q(z|x) = \mathcal N(\mu, \operatorname{diag}
     e^{\ell})` from ``model.encode(x)``. One draw of :math:`L_k(x)`: its expectation over the
     draws is the bound, :math:`\mathbb E L_1` the ELBO, and it rises to :math:`\log p(x)` with k.
 
     The noise :math:`\varepsilon` is drawn on the CPU in float64 from ``generator`` (the same
     bound on every device), in calls of :data:`DRAW_BATCH` (a seed's draws never depend on the
-    decoder batch), and :math:`\log p(z) - \log q(z|x) = \tfrac12 \sum_d (\varepsilon_d^2 +
-    \ell_d - z_d^2)` is taken from it, not from :math:`(z - \mu)/\sigma`, which loses digits
-    when σ is small. The log-weights stream into float64 running ``logsumexp`` sums of
-    :math:`\log w` and :math:`2 \log w`, so the k weights never exist at once.
+    decoder batch), and for N(0, I) :math:`\log p(z) - \log q(z|x) = \tfrac12 \sum_d
+    (\varepsilon_d^2 + \ell_d - z_d^2)` is taken from it (another prior adds its
+    ``log_prob(z)`` to :math:`-\log q = \tfrac12 \sum_d (\varepsilon_d^2 + \ell_d +
+    \log 2\pi)`), not from :math:`(z - \mu)/\sigma`, which loses digits when σ is small.
+    The log-weights stream into float64 running ``logsumexp`` sums of :math:`\log w` and
+    :math:`2 \log w`, so the k weights never exist at once.
 
     The variance is the delta method's, :math:`\operatorname{Var} \log \hat p \approx
     \operatorname{Var}(w) / (k\, \bar w^2)`, with the sample variance of the weights (normaliser
@@ -229,8 +240,13 @@ def iwae_estimate(model: LatentModel, x: Tensor, k: int,
     rows = decode_batch or default_decode_batch(device, x[0].numel())
     # CUDA without a size: the first call decodes a draw's worth and measures its memory.
     probe = rows is None
+    prior = prior_of(model)
+    # N(0, I) keeps the exact closed-form ratio; another prior evaluates log p(z) where it
+    # lives, in its dtype.
+    log_prior = None if isinstance(prior, StandardNormal) else (
+        lambda z: prior.log_prob(prior.cast(z)).double().cpu())
     queue = _CopyQueue(_draws(posterior.mean.double().cpu(), posterior.logvar.double().cpu(), k,
-                              generator))
+                              generator, log_prior))
     log_sum = torch.full((count,), -math.inf, dtype=torch.float64)
     log_sum_sq = log_sum.clone()
     tiled_copies = 0
@@ -282,7 +298,7 @@ def iwae_bound(model: LatentModel, x: Tensor, k: int, generator: torch.Generator
 
 
 @register_metric("iwae_nll", higher_is_better=False, family="likelihood", bound=True,
-                 needs={"variational"}, unit="nats/image")
+                 needs={"variational"}, unit="nats/image", uses_prior=True)
 def iwae_nll(ctx: EvalContext) -> Score:
     r"""Test NLL estimate −L_k, the IWAE bound with k = ``eval.iwae_k`` samples, averaged over
     the first ``eval.iwae_images`` test images (all by default).

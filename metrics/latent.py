@@ -46,6 +46,7 @@ from latentbench.metrics.frechet import bootstrap_counts
 from latentbench.metrics.prdc import coverage_bootstrap, prdc, prdc_bootstrap
 from latentbench.metrics.registry import Score, register_metric
 from latentbench.models.gaussian import kl_normal, reparameterize
+from latentbench.models.priors import StandardNormal, prior_of
 
 #: Burda et al.'s activity threshold on Var_x(E_q[z_u | x]).
 ACTIVITY_THRESHOLD = 0.01
@@ -349,7 +350,9 @@ def information_points(ctx: EvalContext) -> dict[str, Tensor | int]:
 
     Returns:
         ``mean``, ``logvar``, ``z`` (float64 ``[N, d_z]``, test points first), ``rate``
-        (KL(q(z|x) ‖ N(0, I)) per point, float64 ``[N]``), ``test_points`` and
+        (KL(q(z|x) ‖ p(z)) to the model's prior per point, float64 ``[N]``: exact for N(0, I),
+        else the test pass's Monte-Carlo estimates and as many draws per train point),
+        ``test_points`` and
         ``train_points``.
     """
 
@@ -370,8 +373,14 @@ def information_points(ctx: EvalContext) -> dict[str, Tensor | int]:
             draws.append(reparameterize(torch.cat(means[1:]), torch.cat(logvars[1:]),
                                         generator))
         mean, logvar = torch.cat(means), torch.cat(logvars)
-        return {"mean": mean, "logvar": logvar, "z": torch.cat(draws),
-                "rate": kl_normal(mean, logvar), "test_points": len(tp.latent_mean),
+        if tp.rate_samples is None:  # closed form
+            rate = prior_of(ctx.model).kl_estimate(mean, logvar, 1)[0]
+        else:  # the test points' estimates, and as many draws for the train points
+            rest = prior_of(ctx.model).kl_estimate(mean[len(tp.rate):], logvar[len(tp.rate):],
+                                                   tp.rate_samples, ctx.generator())[0]
+            rate = torch.cat([tp.rate, rest])
+        return {"mean": mean, "logvar": logvar, "z": torch.cat(draws), "rate": rate,
+                "test_points": len(tp.latent_mean),
                 "train_points": len(mean) - len(tp.latent_mean)}
 
     return ctx.shared(("information_points",), compute)
@@ -458,7 +467,7 @@ def mutual_info(ctx: EvalContext) -> Score:
 
 
 @register_metric("agg_posterior_kl", higher_is_better=False, family="latent",
-                 needs={"variational"}, unit="nats")
+                 needs={"variational"}, unit="nats", uses_prior=True)
 def agg_posterior_kl(ctx: EvalContext) -> Score:
     """KL(q(z) ‖ p(z)) of the aggregate posterior from the prior: rate − mutual information.
 
@@ -470,12 +479,17 @@ def agg_posterior_kl(ctx: EvalContext) -> Score:
     bound (a q(z) equal to the prior with E σ² = 0.05, 16 latents and 1,000 points comes out
     at 17 nats): details ``upper_bound``, and a caveat, so it is kept but not ranked. Details:
     ``kl_per_dim``, KL(q(z_u|x) ‖ N(0, 1)) per latent dimension averaged over the points (they
-    sum to the rate; near 0 marks a collapsed unit), ``rate``, ``mutual_info``, ``points``.
+    sum to the rate; near 0 marks a collapsed unit; ``None`` for a prior other than N(0, I),
+    whose KL does not split by dimension), ``rate``, ``mutual_info``, ``points``.
+    p(z) is the model's prior, with the rate as the ``rate`` metric computes it.
     Standard error: the spread of the per-point terms rate_i − I_i over √N.
     """
     points, info = information_points(ctx), _information(ctx)
-    # kl_normal sums over its last axis: one trailing axis of size 1 keeps every dimension apart.
-    per_dim = kl_normal(points["mean"].unsqueeze(-1), points["logvar"].unsqueeze(-1)).mean(0)
+    per_dim = None
+    if isinstance(prior_of(ctx.model), StandardNormal):  # a factorised prior: KL splits by dim
+        # kl_normal sums over its last axis: a trailing axis of size 1 keeps the dims apart.
+        per_dim = kl_normal(points["mean"].unsqueeze(-1),
+                            points["logvar"].unsqueeze(-1)).mean(0).tolist()
     terms = points["rate"] - info["terms"]
     rate, information = float(points["rate"].mean()), info["value"]
     caveat = None
@@ -484,7 +498,7 @@ def agg_posterior_kl(ctx: EvalContext) -> Score:
                   f"log N = {info['log_n']:.2f} nats ({info['points']} points)")
     return Score(rate - information, samples=info["points"],
                  std_error=float(terms.std() / math.sqrt(len(terms))), caveat=caveat,
-                 details={"kl_per_dim": per_dim.tolist(), "rate": rate,
+                 details={"kl_per_dim": per_dim, "rate": rate,
                           "mutual_info": information, "points": info["points"],
                           "upper_bound": info["at_log_n_bound"], "log_n": info["log_n"],
                           "std_error_method": "analytic: std of the per-point terms "
@@ -492,7 +506,7 @@ def agg_posterior_kl(ctx: EvalContext) -> Score:
 
 
 @register_metric("prior_mmd", higher_is_better=False, family="latent",
-                 needs={"encode", "sample"})
+                 needs={"encode", "sample"}, uses_prior=True)
 def prior_mmd(ctx: EvalContext) -> Score:
     """MMD² between test codes (z ~ q(z|x); an AE: its codes) and as many prior draws (WAE IMQ).
 
@@ -518,7 +532,7 @@ def prior_mmd(ctx: EvalContext) -> Score:
 
 
 @register_metric("prior_coverage", higher_is_better=True, family="latent",
-                 needs={"encode", "sample"})
+                 needs={"encode", "sample"}, uses_prior=True)
 def prior_coverage(ctx: EvalContext) -> Score:
     """Coverage of the aggregate posterior by as many prior draws in latent space (k = 5).
 
@@ -541,7 +555,7 @@ def prior_coverage(ctx: EvalContext) -> Score:
 
 
 @register_metric("prior_holes", higher_is_better=False, family="latent",
-                 needs={"encode", "sample"})
+                 needs={"encode", "sample"}, uses_prior=True)
 def prior_holes(ctx: EvalContext) -> Score:
     """Holes: share of prior draws with no test code (z ~ q(z|x)) within their k-NN radius.
 

@@ -75,6 +75,9 @@ class Metric:
         default: computed when a suite names no metrics. Off for timings, which differ from
             run to run and would make a suite's results non-reproducible.
         datasets: the datasets it is defined on (ACAI scores need ``lines``); ``None``: any.
+        uses_prior: it reads the model's prior p(z) (its log-density or its draws): the
+            evaluation records which prior in the score's details (``prior``). Every metric of
+            the ``samples`` family does (samples decode prior draws).
     """
 
     name: str
@@ -88,6 +91,7 @@ class Metric:
     target: float | None = None
     family: str = "other"
     bound: bool = False
+    uses_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.target is not None and self.higher_is_better is not None:
@@ -139,6 +143,7 @@ def register_metric(
     name: str, *, higher_is_better: bool | None = None, target: float | None = None,
     family: str = "other", bound: bool = False, needs: Iterable[str] = (), unit: str = "",
     feature_space: bool = False, default: bool = True, datasets: Iterable[str] | None = None,
+    uses_prior: bool = False,
 ) -> Callable[[Compute], Compute]:
     """Decorator: register ``fn`` as metric ``name`` (see :class:`Metric`); returns ``fn``.
 
@@ -149,7 +154,8 @@ def register_metric(
     def add(fn: Compute) -> Compute:
         METRICS.register(name)(Metric(
             name, higher_is_better, frozenset(needs), unit, fn, feature_space, default,
-            None if datasets is None else frozenset(datasets), target, family, bound))
+            None if datasets is None else frozenset(datasets), target, family, bound,
+            uses_prior or family == "samples"))
         return fn
 
     return add

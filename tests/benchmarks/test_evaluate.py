@@ -87,3 +87,19 @@ def test_timings_name_every_metric_and_shared_pass_and_add_up_to_the_total(vae):
     # loaded the machine (a loose bound: no absolute time is asserted).
     assert sum(parts) <= timings.total * (1 + 1e-9)
     assert timings.total - sum(parts) <= 0.5 * timings.total
+
+
+def test_scores_that_read_the_prior_record_which_prior():
+    """rate, the latent coverage and the sample scores say which prior they used; the
+    reconstruction, which never reads it, does not."""
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    names = ("recon_mse", "rate", "prior_holes")
+    for prior, told in ((None, "normal"), ("mog", "mog, K=10"), ("flow", "flow, 4 couplings")):
+        model = build_model(ModelSpec(name="vae", latent_dim=2, width=4, hidden=8, prior=prior),
+                            (1, 8, 8))
+        result = evaluate(model, images, images, EvalSpec(metrics=names), seed=0)
+        assert set(result.values) == set(names)
+        assert {key: result.details[key].get("prior") for key in names} == {
+            "recon_mse": None, "rate": told, "prior_holes": told}
+    assert METRICS.get("fid").uses_prior and not METRICS.get("psnr").uses_prior

@@ -366,3 +366,27 @@ def test_iwae_images_comes_from_a_suite_and_keeps_old_run_ids():
     assert RunConfig().run_id == RunConfig(eval=EvalSpec(iwae_images=None)).run_id
     assert RunConfig().run_id != RunConfig(eval=EvalSpec(iwae_images=500)).run_id
     assert EvalSettings().iwae_images is None and EvalSettings().iwae_k == 100
+
+
+def test_the_bound_weighs_with_the_models_prior():
+    """A one-component mixture at N(0, I) is the standard normal: the bound through the
+    prior's log_prob equals the closed-form path's to float32 rounding (same draws), and
+    moving the component away from the codes lowers it by more than its Monte-Carlo error."""
+    images = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(1)).round()
+    spec = dict(name="vae", latent_dim=3, width=4, hidden=16)
+    torch.manual_seed(0)
+    normal = build_model(ModelSpec(**spec), (1, 8, 8)).eval()
+    torch.manual_seed(0)
+    mixture = build_model(ModelSpec(**spec, prior="mog", prior_components=1), (1, 8, 8)).eval()
+    with torch.no_grad():
+        mixture.prior.means.zero_()
+    exact = iwae_estimate(normal, images, 64, torch.Generator().manual_seed(3))
+    through_prior = iwae_estimate(mixture, images, 64, torch.Generator().manual_seed(3))
+    assert torch.allclose(through_prior.bound, exact.bound, rtol=0, atol=1e-4)
+    with torch.no_grad():
+        mixture.prior.means.fill_(3.0)
+    shifted = iwae_estimate(mixture, images, 64, torch.Generator().manual_seed(3))
+    # Every code now sits ~3√3 from the prior's mean: log p(z) drops by ~13 nats per image.
+    assert float((exact.bound - shifted.bound).mean()) > 5.0
+    score = METRICS.get("iwae_nll").compute(EvalContext(mixture, images, images, 32, 0))
+    assert score.value == pytest.approx(-float(shifted.bound.mean()), abs=1.0)

@@ -393,3 +393,29 @@ def test_mmd_bootstrap_equals_the_estimator_on_each_resample():
         assert float(got[b]) == pytest.approx(float(expected), rel=1e-10)
     assert float(latent.imq_mmd2_bootstrap(x, y, torch.ones(1, 40))[0]) == pytest.approx(
         imq_mmd2(x, y), rel=1e-12)
+
+
+def test_prior_coverage_and_holes_compare_the_codes_with_the_models_own_prior():
+    """A mixture prior moved far from every code leaves all its draws in holes and covers
+    nothing; the same model with the component on the codes' own mean and spread covers
+    them. The prior's draws are what the latent metrics compare against, not N(0, I)."""
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(name="vae", latent_dim=2, width=4, hidden=16, prior="mog",
+                                  prior_components=1), (1, 8, 8)).eval()
+    images = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+
+    def scores():
+        ctx = EvalContext(model, images, images, 128, 0)
+        return {name: METRICS.get(name).compute(ctx).value
+                for name in ("prior_coverage", "prior_holes")}
+
+    with torch.no_grad():
+        model.prior.means.fill_(50.0)
+    far = scores()
+    assert far == {"prior_coverage": 0.0, "prior_holes": 1.0}
+    draws = latent.latent_draws(EvalContext(model, images, images, 128, 0))["posterior"]
+    with torch.no_grad():
+        model.prior.means.copy_(draws.mean(0, keepdim=True))
+        model.prior.logvars.copy_(draws.var(0, keepdim=True).log())
+    near = scores()
+    assert near["prior_coverage"] > 0.8 and near["prior_holes"] < 0.2
