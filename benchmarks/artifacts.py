@@ -1,7 +1,8 @@
 """Per-run files the report draws from: the image grids of :func:`write_images`, and
 ``latents.npz`` (posterior means of test images with their class labels and, for codes wider
 than two, a 2-d PCA projection), ``traversals.png`` (one latent dimension varied per row),
-``latent_grid.png`` (a decoded grid over a 2-d latent plane) and ``spectrum.json`` (the
+``latent_grid.png`` (a decoded grid over a 2-d latent plane), ``prior.json`` (the model's
+prior and, for 2-d codes, its log-density on a grid) and ``spectrum.json`` (the
 azimuthally averaged power spectrum of samples and of test images, Durall et al. 2020, "Watch
 your up-convolution"). All are cheap (well under a second on a CPU for MNIST-sized models)
 because the report is rebuilt from them without touching a model.
@@ -18,6 +19,7 @@ import torch
 from latentbench.benchmarks.config import EvalSpec
 from latentbench.metrics import EvalContext
 from latentbench.metrics.interpolation import interpolation_strips
+from latentbench.models.priors import Prior, StandardNormal
 from latentbench.models.protocol import LatentModel
 from latentbench.reports.atomic import write_bytes_atomic, write_json_atomic
 from latentbench.reports.schema import RunFiles
@@ -34,6 +36,11 @@ TRAVERSAL_ROWS = 16
 GRID_SIDE = 15
 #: Images each power spectrum averages over.
 SPECTRUM_IMAGES = 256
+#: Prior draws behind the quantiles of a learned prior's latent grid and the extent of its
+#: density grid.
+PRIOR_DRAWS = 20_000
+#: Points per side of the prior's log-density grid in ``prior.json`` (2-d codes).
+DENSITY_SIDE = 101
 
 
 def power_spectrum(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -139,11 +146,20 @@ def _traversals(model: LatentModel, means: np.ndarray,
 
 
 def _latent_grid(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
-    if "variational" in model.capabilities:
+    prior = getattr(model, "prior", None)
+    levels = np.linspace(0.05, 0.95, GRID_SIDE)
+    if isinstance(prior, Prior) and not isinstance(prior, StandardNormal):
+        # Equal-probability steps of the prior's marginals, from its draws: a learned prior has
+        # no closed-form quantiles, and a grid over N(0, 1)'s would miss where it puts its mass.
+        draws = prior.sample(PRIOR_DRAWS, torch.Generator().manual_seed(0)).double().cpu()
+        span = [np.quantile(draws[:, d].numpy(), levels) for d in (0, 1)]
+        where = (f"quantiles 5 %–95 % of the prior's marginals ({prior.describe()}; "
+                 f"{PRIOR_DRAWS:,} draws) on each axis")
+    elif "variational" in model.capabilities:
         from scipy.stats import norm
 
         # Equal-probability steps of the N(0, I) prior, as in Kingma & Welling's Fig. 4.
-        axis = norm.ppf(np.linspace(0.05, 0.95, GRID_SIDE))
+        axis = norm.ppf(levels)
         span = [axis, axis]
         where = "prior quantiles 5 %–95 % of N(0, 1) on each axis"
     else:
@@ -155,6 +171,28 @@ def _latent_grid(model: LatentModel, means: np.ndarray) -> tuple[bytes, str]:
     caption = (f"{GRID_SIDE}×{GRID_SIDE} codes decoded: z1 left→right, z2 bottom→top, "
                f"{where}")
     return png_grid(_decode(model, codes), nrow=GRID_SIDE, padding=1), caption
+
+
+def prior_document(prior: Prior, means: np.ndarray) -> dict[str, object]:
+    """``prior.json``: which prior the model has (``prior``: its ``model.prior`` name,
+    ``label``: :meth:`Prior.describe`, ``latent_dim``) and, for 2-d codes, its log-density on a
+    :data:`DENSITY_SIDE`² grid (``density``: axes ``z1``, ``z2`` and ``log_prob[i][j]`` at
+    ``(z1[j], z2[i])``) spanning the 0.5–99.5 % range of the test codes ``means`` and of
+    prior draws, widened by a fifth: the report draws it as contours under the codes."""
+    document: dict[str, object] = {"prior": prior.registry_name, "label": prior.describe(),
+                                   "latent_dim": prior.latent_dim}
+    if prior.latent_dim == 2:
+        draws = prior.sample(PRIOR_DRAWS, torch.Generator().manual_seed(0)).double().cpu()
+        points = np.concatenate([means, draws.numpy()])
+        low, high = np.percentile(points, [0.5, 99.5], axis=0)
+        pad = 0.2 * (high - low)
+        axes = [np.linspace(low[d] - pad[d], high[d] + pad[d], DENSITY_SIDE) for d in (0, 1)]
+        z1, z2 = np.meshgrid(*axes)
+        codes = torch.as_tensor(np.stack([z1.ravel(), z2.ravel()], axis=1))
+        log_prob = prior.log_prob(prior.cast(codes)).double().cpu().numpy()
+        document["density"] = {"z1": axes[0].tolist(), "z2": axes[1].tolist(),
+                               "log_prob": log_prob.reshape(z1.shape).tolist()}
+    return document
 
 
 @torch.no_grad()
@@ -200,6 +238,10 @@ def write_latent_artifacts(model: LatentModel, test_images: torch.Tensor,
         if means.shape[1] == 2:
             png, captions[RunFiles.LATENT_GRID] = _latent_grid(model, means)
             write_bytes_atomic(run_dir / RunFiles.LATENT_GRID, png)
+        prior = getattr(model, "prior", None)
+        if isinstance(prior, Prior):
+            # Every model with a prior component says which (the report compares priors).
+            write_json_atomic(run_dir / RunFiles.PRIOR, prior_document(prior, means))
     if samples is not None:
         frequency, sample_power = power_spectrum(samples[:SPECTRUM_IMAGES])
         _, data_power = power_spectrum(test_images[:SPECTRUM_IMAGES])

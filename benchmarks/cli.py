@@ -86,12 +86,19 @@ def _model_lines() -> list[str]:
     return [f"{n:<16} {getattr(MODELS.get(n), 'summary', '')}" for n in MODELS]
 
 
+def _prior_lines() -> list[str]:
+    from latentbench.models.priors import PRIORS
+
+    return [f"{n:<16} {PRIORS.get(n).summary}" for n in PRIORS]
+
+
 # What `latentbench list KIND` prints: one line per registered name.
 LISTINGS: dict[str, Callable[[], list[str]]] = {
     "models": _model_lines,
     "encoders": _registry_lines("latentbench.models", "ENCODERS"),
     "decoders": _registry_lines("latentbench.models", "DECODERS"),
     "likelihoods": _registry_lines("latentbench.models", "LIKELIHOODS"),
+    "priors": _prior_lines,
     "metrics": _metric_lines,
     "datasets": _registry_lines("latentbench.benchmarks.data", "DATASETS"),
     "features": _registry_lines("latentbench.metrics.features", "FEATURES"),

@@ -17,6 +17,7 @@ from latentbench.benchmarks.model_files import file_digests
 from latentbench.benchmarks.reference import reference_run_id
 from latentbench.benchmarks.run import RunOutcome
 from latentbench.metrics.registry import parse_key
+from latentbench.models.priors import prior_label
 from latentbench.models.zoo import model_class
 from latentbench.reports.atomic import write_text_atomic
 from latentbench.reports.schema import (
@@ -48,11 +49,15 @@ def config_record(config: RunConfig) -> dict[str, Any]:
     ``pythae:VAE`` with its own latent size). A model read from files is named with the first 8
     hex digits of their sha256 — ``vae (weights 3f2a9c1e)``, ``pythae:VAE (5d01aa2e)``,
     ``samples:gan.npy (0b7c3f19)`` — so a table keeps weights scored as loaded apart from a run
-    trained here, and two folders or sample files apart from each other.
+    trained here, and two folders or sample files apart from each other. A prior other than
+    N(0, I) joins the name: ``vae (prior mog, K=10)``.
     """
     identity = {"model": config.model.name, "beta": effective_beta(config),
                 **model_class(config.model.name).identity(config.model)}
     digests = file_digests(config.model)
+    prior = prior_label(config.model.prior, config.model.prior_components)
+    if prior is not None:  # N(0, I) keeps the plain name every table had before
+        identity["model"] = f"{identity['model']} (prior {prior})"
     if "model.weights" in digests:
         identity["model"] = f"{identity['model']} (weights {digests['model.weights'][:8]})"
     elif digests:  # a pythae folder, a sample file: two of them never merge into one row

@@ -93,6 +93,7 @@ class RunFiles:
     INTERPOLATIONS: Final = "interpolations.png"
     TRAVERSALS: Final = "traversals.png"
     LATENT_GRID: Final = "latent_grid.png"
+    PRIOR: Final = "prior.json"  # the model's prior; its log-density on a grid for 2-d codes
 
 
 # --- results.csv -----------------------------------------------------------------------------

@@ -256,7 +256,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_o
     ("models", ["ae", "vae"]), ("decoders", ["transposed", "unpool-nearest"]),
     ("metrics", ["recon_mse", "recon_bce", "rate", "distortion", "neg_elbo"]),
     ("datasets", ["mnist5k", "lines", "shapes", "mnist", "fashion-mnist", "cifar10"]),
-    ("suites", ["smoke", "quick"]),
+    ("suites", ["smoke", "quick", "priors", "priors-binarised"]),
+    ("priors", ["normal", "mog", "vamp", "flow"]),
 ])
 def test_list(kind, expected, capsys):
     assert main(["list", kind]) == 0

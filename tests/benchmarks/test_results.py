@@ -42,3 +42,17 @@ def test_the_reader_reads_back_what_the_writer_wrote(tmp_path: Path):
     assert read.samples.tolist()[:2] == [1000, 1000] and read.samples.isna().tolist()[2:] == [
         True, True]
     assert read.higher_is_better.isna().tolist() == [False, False, True, True]
+
+
+def test_a_prior_joins_the_model_name_and_normal_keeps_the_old_name_and_run_id():
+    """``normal`` by name is the default: one run id and the plain name ``vae``, so every run
+    and table from before priors existed stays as it was; another prior is named in the row."""
+    plain = RunConfig(model=ModelSpec(name="vae"))
+    named = RunConfig(model=ModelSpec(name="vae", prior="normal"))
+    assert named.run_id == plain.run_id and named.model.prior is None
+    runs = [(RunConfig(model=ModelSpec(name="vae", prior=prior, prior_components=k)),
+             RunOutcome("x", "done", metrics={"rate": 1.0}))
+            for prior, k in ((None, None), ("mog", None), ("vamp", 20), ("flow", None))]
+    assert list(results_frame(runs)["model"]) == [
+        "vae", "vae (prior mog, K=10)", "vae (prior vamp, K=20)", "vae (prior flow)"]
+    assert len({config.run_id for config, _ in runs}) == 4
