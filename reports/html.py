@@ -35,6 +35,7 @@ from latentbench.reports.schema import (
     RunFiles,
     config_label,
 )
+from latentbench.reports.section_priors import priors
 from latentbench.reports.sections import (
     beta_figures,
     decoder_spectra,
@@ -193,6 +194,7 @@ def render_report(out_dir: Path | str) -> Path:
         "beta": beta_figures(runs, table.higher_is_better.to_dict()),
         "disentanglement": disentanglement(runs_dir, runs, table.higher_is_better.to_dict()),
         "latent": latent_space(runs_dir, runs),
+        "priors": priors(runs_dir, runs, table.higher_is_better.to_dict()),
         "environment": environment(runs_dir, runs),
         "groups": list(groups.values()),
         "sort_script": _SORT_SCRIPT,

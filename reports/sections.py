@@ -30,7 +30,7 @@ from latentbench.reports.rundir import EmbeddedImage, embed_png, read_json, run_
 from latentbench.reports.schema import CONFIG_COLUMNS, RunFiles, config_label
 
 __all__ = ["beta_figures", "decoder_spectra", "disentanglement", "environment",
-           "latent_space"]
+           "latent_space", "read_latents"]
 
 #: What environment.json holds, in display order, with the label shown.
 _ENVIRONMENT_FIELDS = (
@@ -127,7 +127,8 @@ def disentanglement(runs_dir: Path, results: pd.DataFrame,
     }
 
 
-def _read_latents(path: Path) -> dict[str, np.ndarray] | None:
+def read_latents(path: Path) -> dict[str, np.ndarray] | None:
+    """A run's ``latents.npz`` as arrays by name, or ``None`` when missing or damaged."""
     try:
         # The file is user data: never unpickle it.
         with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as stored:
@@ -149,7 +150,7 @@ def latent_space(runs_dir: Path, results: pd.DataFrame) -> dict[str, Any]:
         directory = run_dir(runs_dir, str(record["run_id"]))
         if directory is None:
             continue
-        latents = _read_latents(directory / RunFiles.LATENTS)
+        latents = read_latents(directory / RunFiles.LATENTS)
         label = config_label(record, with_seed=True)
         if latents is not None and "mean" in latents and latents["mean"].ndim == 2:
             projected = "pca" in latents and latents["mean"].shape[1] > 2
