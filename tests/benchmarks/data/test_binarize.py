@@ -84,14 +84,16 @@ def test_the_setting_is_checked_and_parsed():
 def id_before_binarize(config):
     """The run id as it was computed before data.binarize (and eval.iwae_images,
     eval.factor_points, eval.factor_test_points, model.alpha, model.gamma, model.capacity,
-    model.capacity_steps and model.weights, added later) existed: the same payload, hashed the
+    model.capacity_steps, model.weights, model.prior and model.prior_components, added later)
+    existed: the same payload, hashed the
     same way, without those fields."""
     payload = {k: v for k, v in config.to_dict().items() if k != "suite"}
     del payload["train"]["checkpoint_seconds"]
     del payload["data"]["binarize"]
     for name in ("iwae_images", "factor_points", "factor_test_points"):
         del payload["eval"][name]
-    for name in ("alpha", "gamma", "capacity", "capacity_steps", "weights"):
+    for name in ("alpha", "gamma", "capacity", "capacity_steps", "weights", "prior",
+                 "prior_components"):
         del payload["model"][name]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
