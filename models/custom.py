@@ -137,9 +137,8 @@ class ModuleVAE(LatentModel):
     @staticmethod
     def spec_settings(spec: ModelSpec) -> dict[str, Any]:
         """The constructor arguments a suite's ``[model]`` section sets: ``latent_dim``,
-        ``beta``, ``likelihood``, ``sigma``, ``prior`` and ``prior_components`` (a plug-in that
-        builds a deterministic model drops the last two; ``vamp`` also needs
-        ``image_shape=image_shape``).
+        ``beta``, ``likelihood``, ``sigma``, and ``prior`` and ``prior_components`` where the
+        suite sets them (``vamp`` also needs ``image_shape=image_shape``).
 
         Raises:
             InputError: ``model.beta_schedule`` is not ``constant`` (a plug-in has none).
@@ -147,9 +146,12 @@ class ModuleVAE(LatentModel):
         if spec.beta_schedule != "constant":
             raise InputError(f"model.beta_schedule: ModuleVAE plug-ins use a constant beta, got "
                              f"{spec.beta_schedule!r}")
-        return {"latent_dim": spec.latent_dim, "beta": spec.beta,
-                "likelihood": spec.likelihood, "sigma": spec.sigma, "prior": spec.prior,
-                "prior_components": spec.prior_components}
+        settings = {"latent_dim": spec.latent_dim, "beta": spec.beta,
+                    "likelihood": spec.likelihood, "sigma": spec.sigma}
+        # Only when set: a plug-in whose own __init__ predates priors keeps working.
+        settings.update({name: getattr(spec, name) for name in ("prior", "prior_components")
+                         if getattr(spec, name) is not None})
+        return settings
 
     @staticmethod
     def read_options(spec: ModelSpec, **defaults: Any) -> dict[str, Any]:
