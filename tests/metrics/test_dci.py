@@ -81,14 +81,8 @@ def test_matrix_oracles_of_disentanglement_lib(matrix, disentanglement, complete
 # Representations ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def oracle():
-    rng = np.random.default_rng(0)
-    factors = uniform_draw(rng, SIZES, 900)
-    truth = factors.astype(float)
-    q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
-    return {"factors": factors, "truth": truth, "rotation": standardised(truth) @ q,
-            "noise": rng.standard_normal((900, 3)),
-            "duplicate": np.concatenate([truth, truth[:, :1]], axis=1)}
+def oracle(factor_oracle):
+    return factor_oracle(SIZES)
 
 
 @pytest.fixture(scope="module")

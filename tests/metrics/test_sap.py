@@ -37,15 +37,8 @@ def loop_sap_continuous(codes, factors):
 
 
 @pytest.fixture(scope="module")
-def oracle():
-    rng = np.random.default_rng(0)
-    factors = uniform_draw(rng, SIZES, 900)
-    truth = factors.astype(float)
-    q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
-    return {"factors": factors, "truth": truth,
-            "rotation": (truth - truth.mean(0)) / truth.std(0) @ q,
-            "noise": rng.standard_normal((900, 3)),
-            "duplicate": np.concatenate([truth, truth[:, :1]], axis=1)}
+def oracle(factor_oracle):
+    return factor_oracle(SIZES)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
